@@ -1,0 +1,48 @@
+"""Developer sessions, named after what they check: ``nox -s tests lint typing docs bench``."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "typing", "tests"]
+# CI must not skip a session because an interpreter is missing.
+nox.options.error_on_missing_interpreters = "CI" in os.environ
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite with branch coverage."""
+    session.install("-e", ".[test]")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint and check formatting-sensitive rules with ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """Type-check the package with mypy --strict."""
+    session.install("-e", ".", "mypy")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Run the examples in the docs (Markdown code blocks marked as doctests)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "--doctest-glob=*.md", "docs", "README.md")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks; each prints its table and writes it under benchmarks/results."""
+    session.install("-e", ".[test]")
+    session.run("python", "benchmarks/simulator_throughput.py", *session.posargs)

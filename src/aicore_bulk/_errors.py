@@ -1,0 +1,43 @@
+"""Every exception aicore-bulk raises on purpose.
+
+::
+
+    BulkError
+    ├── InputError (also ValueError)        bad input, found before anything is sent
+    │   └── ConfigurationError              missing or conflicting settings
+    └── ServiceError                        the service said no to the whole run
+        └── AuthenticationError             the token endpoint refused the credentials
+
+Per-item failures are never exceptions: they are outcomes in the report.
+"""
+
+from __future__ import annotations
+
+
+class BulkError(Exception):
+    """Base class of every error aicore-bulk raises on purpose."""
+
+
+class InputError(BulkError, ValueError):
+    """Bad input, found before a single request was sent."""
+
+
+class ConfigurationError(InputError):
+    """Settings are missing, malformed or in conflict."""
+
+
+class ServiceError(BulkError):
+    """The service refused the run as a whole (not a single item).
+
+    Attributes:
+        status: The HTTP status, when there was an answer.
+
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(ServiceError):
+    """The token endpoint refused the credentials, or the API refused every token."""

@@ -1,0 +1,229 @@
+"""The simulator: configuration, state, and the operations its HTTP handlers call."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+import attrs
+from attrs import validators as v
+
+from aicore_bulk._simulator import _rules, _seed
+from aicore_bulk._simulator._faults import FaultPlan, Faults
+from aicore_bulk._simulator._rules import Kind
+from aicore_bulk._simulator._seed import Lifecycle, SeedSpec
+from aicore_bulk._simulator._stats import Recorder, Statistics
+from aicore_bulk._simulator._store import Item, Store
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@attrs.frozen(kw_only=True)
+class SimulatorConfig:
+    """How the simulated AI API behaves. Every knob has a realistic default."""
+
+    #: The client credentials the token endpoint accepts.
+    client_id: str = "aicore-bulk-simulator"
+    client_secret: str = attrs.field(default="simulator-secret", repr=False)
+    #: False turns off the token endpoint's checks and every bearer check.
+    auth: bool = True
+    token_lifetime: float = attrs.field(default=3600.0, validator=v.gt(0.0))
+    #: Seconds an item stays STOPPING after a stop.
+    stop_delay: float = attrs.field(default=5.0, validator=v.ge(0.0))
+    #: Seconds a deleted item stays listed (``targetStatus: DELETED``) before it is gone.
+    delete_linger: float = attrs.field(default=60.0, validator=v.ge(0.0))
+    #: ``aiApi.capabilities.bulkUpdates`` per kind; off, the bulk PATCH answers 404.
+    bulk_executions: bool = True
+    bulk_deployments: bool = True
+    #: Answer bulk entries in a random order (the contract does not promise any order).
+    shuffle_answers: bool = False
+    #: The HTTP status of a single-item stop or delete that the status table refuses
+    #: (the spec lists 412; the contract says 400 is possible too).
+    conflict_status: Literal[400, 412] = attrs.field(default=412, validator=v.in_((400, 412)))
+    #: Whether a list's ``count`` is the total of matches or the size of the page
+    #: (unverified on the real service).
+    list_count: Literal["total", "page"] = attrs.field(
+        default="total", validator=v.in_(("total", "page"))
+    )
+    #: Request bodies above this many bytes are refused with a 400.
+    max_body_bytes: int = attrs.field(default=1 << 20, validator=v.gt(0))
+    faults: Faults = attrs.field(factory=Faults)
+    #: How seeded running items change by themselves over time; None: they never do.
+    lifecycle: Lifecycle | None = None
+    #: Seeds every random choice: item IDs, statuses, faults, shuffles.
+    seed: int = 0
+
+    def bulk_enabled(self, kind: Kind) -> bool:
+        """Whether the bulk PATCH of ``kind`` is switched on."""
+        return self.bulk_executions if kind == "executions" else self.bulk_deployments
+
+
+@attrs.frozen
+class ItemState:
+    """The ground truth about one item, read without counting as a client's look."""
+
+    status: str
+    target_status: str
+    deleted: bool
+
+
+@attrs.frozen
+class Credentials:
+    """What a client needs to talk to a running simulator."""
+
+    client_id: str
+    client_secret: str = attrs.field(repr=False)
+
+
+class Simulator:
+    """An in-memory AI API: items, rules, time, faults and bookkeeping.
+
+    Args:
+        config: How the simulated service behaves.
+        clock: Seconds since the epoch; inject a manual clock to drive time in tests.
+        sleep: How latency faults wait; inject a recorder to test them without waiting.
+
+    """
+
+    def __init__(
+        self,
+        config: SimulatorConfig | None = None,
+        *,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.config = config or SimulatorConfig()
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = random.Random(self.config.seed)
+        self.store = Store(
+            clock=clock, stop_delay=self.config.stop_delay, delete_linger=self.config.delete_linger
+        )
+        self.recorder = Recorder()
+        self.faults = FaultPlan(self.config.faults, clock, self.rng, clock())
+        self._tokens: dict[str, float] = {}
+        self._request_ids = 0
+
+    def __repr__(self) -> str:
+        return f"<Simulator groups={self.store.resource_groups()} config={self.config!r}>"
+
+    @property
+    def credentials(self) -> Credentials:
+        """The client credentials the token endpoint accepts."""
+        return Credentials(self.config.client_id, self.config.client_secret)
+
+    def seed(self, kind: Kind, count: int, **spec: Any) -> list[str]:  # noqa: ANN401
+        """Add ``count`` items of ``kind``; see :class:`SeedSpec` for the other keywords.
+
+        Returns:
+            The new IDs, in the (seed-determined) order they were added.
+
+        """
+        seed_spec = SeedSpec(kind=kind, count=count, **spec)
+        ids = []
+        for item in _seed.generate(
+            seed_spec, rng=self.rng, now=self.clock(), lifecycle=self.config.lifecycle
+        ):
+            self.store.add(seed_spec.resource_group, item)
+            ids.append(item.id)
+        return ids
+
+    def put(
+        self,
+        kind: Kind,
+        item_id: str,
+        status: str,
+        *,
+        resource_group: str = "default",
+        scenario_id: str = "training",
+        executable_id: str = "trainer-v1",
+        configuration_id: str = "cfg-small",
+        created_at: float | None = None,
+        completion_time: float | None = None,
+        change_at: float | None = None,
+        change_to: str | None = None,
+    ) -> None:
+        """Add one item with exactly these properties (for hand-written scenarios).
+
+        ``change_at`` and ``change_to`` make a PENDING or RUNNING item turn COMPLETED, DEAD
+        or STOPPING (stopped by somebody else) by itself at that clock time.
+        """
+        if not _rules.ID_PATTERN.match(item_id):
+            raise ValueError(f"{item_id!r} does not match the AI API's ID pattern")
+        if status not in _rules.STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        now = self.clock()
+        created = now if created_at is None else created_at
+        item = Item(
+            id=item_id,
+            kind=kind,
+            status=status,
+            target_status="STOPPED"
+            if status in {"STOPPING", "STOPPED"}
+            else _rules.INITIAL_TARGET[kind],
+            created_at=created,
+            scenario_id=scenario_id,
+            executable_id=executable_id,
+            configuration_id=configuration_id,
+            configuration_name=f"{configuration_id} for {executable_id}",
+            start_time=None if status == "PENDING" else created,
+            completion_time=completion_time,
+            modified_at=created,
+            stopping_until=now + self.config.stop_delay if status == "STOPPING" else None,
+            event_at=change_at,
+            event_status=change_to,
+        )
+        self.store.add(resource_group, item)
+
+    def state(self, kind: Kind, item_id: str, resource_group: str = "default") -> ItemState | None:
+        """The ground truth about one item now, or None once it is gone."""
+        item = self.store.get(kind, resource_group, item_id)
+        if item is None:
+            return None
+        return ItemState(item.status, item.target_status, deleted=item.deleted_at is not None)
+
+    def states(self, kind: Kind, resource_group: str = "default") -> Mapping[str, ItemState]:
+        """The ground truth about every item of a group that still exists."""
+        return {
+            item.id: ItemState(item.status, item.target_status, deleted=item.deleted_at is not None)
+            for item in self.store.scan(kind, resource_group)
+        }
+
+    def statistics(self) -> Statistics:
+        """What the simulator has seen so far."""
+        return self.recorder.snapshot()
+
+    def reset_statistics(self) -> None:
+        """Start counting afresh (items and faults stay as they are)."""
+        self.recorder = Recorder()
+
+    def set_faults(self, faults: Faults) -> None:
+        """Switch to other fault knobs from now on."""
+        self.config = attrs.evolve(self.config, faults=faults)
+        self.faults = FaultPlan(faults, self.clock, self.rng, self.clock())
+
+    # What the HTTP layer calls.
+
+    def issue_token(self) -> tuple[str, int]:
+        """A new bearer token and its lifetime in whole seconds."""
+        token = secrets.token_urlsafe(24)
+        self._tokens[token] = self.clock() + self.config.token_lifetime
+        expired = [t for t, until in self._tokens.items() if until <= self.clock()]
+        for stale in expired:
+            del self._tokens[stale]
+        return token, max(1, int(self.config.token_lifetime))
+
+    def token_valid(self, token: str) -> bool:
+        """Whether a bearer token was issued here and has not expired."""
+        until = self._tokens.get(token)
+        return until is not None and self.clock() < until
+
+    def next_request_id(self) -> str:
+        """A unique ID for an error body's ``requestId``."""
+        self._request_ids += 1
+        return f"sim-{self._request_ids:012d}"

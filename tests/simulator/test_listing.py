@@ -1,0 +1,179 @@
+"""Listing, counting and reading one item, with the spec's filters and paging."""
+
+from __future__ import annotations
+
+import pytest
+
+from aicore_bulk.testing import SimulatorConfig
+
+
+@pytest.fixture
+def tenant(aicore_simulator, aicore_clock):
+    now = aicore_clock()
+    sim = aicore_simulator
+    sim.put(
+        "executions",
+        "exec-0001",
+        "RUNNING",
+        scenario_id="train",
+        executable_id="exe-a",
+        configuration_id="cfg-1",
+        created_at=now - 10 * 86400,
+    )
+    sim.put(
+        "executions",
+        "exec-0002",
+        "COMPLETED",
+        scenario_id="train",
+        executable_id="exe-b",
+        configuration_id="cfg-1",
+        created_at=now - 5 * 86400,
+    )
+    sim.put(
+        "executions",
+        "exec-0003",
+        "DEAD",
+        scenario_id="score",
+        executable_id="exe-c",
+        configuration_id="cfg-2",
+        created_at=now - 86400,
+    )
+    sim.put(
+        "executions",
+        "exec-0004",
+        "COMPLETED",
+        scenario_id="score",
+        executable_id="exe-a",
+        configuration_id="cfg-2",
+        created_at=now,
+    )
+    return sim
+
+
+async def ids_of(api, params, path="/lm/executions"):
+    code, body, _ = await api.call("GET", path, params=params)
+    assert code == 200, body
+    return [r["id"] for r in body["resources"]]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ["exec-0001", "exec-0002", "exec-0003", "exec-0004"]),
+        ({"status": "COMPLETED"}, ["exec-0002", "exec-0004"]),
+        ({"scenarioId": "score"}, ["exec-0003", "exec-0004"]),
+        ({"executableIds": "exe-a,exe-c"}, ["exec-0001", "exec-0003", "exec-0004"]),
+        ({"configurationId": "cfg-1"}, ["exec-0001", "exec-0002"]),
+        ({"scenarioId": "train", "status": "RUNNING"}, ["exec-0001"]),
+        ({"$top": "2"}, ["exec-0001", "exec-0002"]),
+        ({"$top": "2", "$skip": "3"}, ["exec-0004"]),
+        ({"top": "1", "skip": "1"}, ["exec-0002"]),
+    ],
+    ids=[
+        "all",
+        "status",
+        "scenario",
+        "executables",
+        "configuration",
+        "combined",
+        "top",
+        "top-skip",
+        "sdk-style-top-skip",
+    ],
+)
+async def test_list_filters_and_pages(api, tenant, params, expected):
+    """Each of the spec's filters narrows the list; $top/$skip (or top/skip) page it."""
+    assert await ids_of(api, params) == expected
+
+
+async def test_count_is_the_total_of_matches(api, tenant):
+    """``count`` is the number of matches, not of the page (by default)."""
+    _, body, _ = await api.call("GET", "/lm/executions", params={"$top": "1"})
+
+    assert body["count"] == 4
+    assert len(body["resources"]) == 1
+
+
+@pytest.mark.parametrize(
+    "aicore_simulator_config", [SimulatorConfig(list_count="page")], ids=["page-count"]
+)
+async def test_count_can_be_the_page_size(api, tenant):
+    """The unverified alternative: ``count`` is the page's size."""
+    _, body, _ = await api.call("GET", "/lm/executions", params={"$top": "1"})
+
+    assert body["count"] == 1
+
+
+async def test_dollar_count_answers_plain_text(api, tenant):
+    """``$count`` answers a plain-text integer and takes the same filters."""
+    code, body, response = await api.call(
+        "GET", "/lm/executions/$count", params={"status": "COMPLETED"}
+    )
+
+    assert code == 200
+    assert response.content_type == "text/plain"
+    assert body == 2
+
+
+async def test_select_status_returns_id_and_status_only(api, tenant):
+    """``$select=status`` trims each resource to its id and status."""
+    _, body, _ = await api.call("GET", "/lm/executions", params={"$select": "status", "$top": "1"})
+    _, one, _ = await api.call("GET", "/lm/executions/exec-0002", params={"$select": "status"})
+
+    assert body["resources"] == [{"id": "exec-0001", "status": "RUNNING"}]
+    assert one == {"id": "exec-0002", "status": "COMPLETED"}
+
+
+async def test_full_resources_carry_the_specs_fields(api, tenant):
+    """A full execution has every field SAP's SDKs read, with ISO timestamps."""
+    _, body, _ = await api.call("GET", "/lm/executions/exec-0002")
+
+    assert body["id"] == "exec-0002"
+    assert body["targetStatus"] == "COMPLETED"
+    for field in (
+        "configurationId",
+        "configurationName",
+        "scenarioId",
+        "executableId",
+        "status",
+        "createdAt",
+        "modifiedAt",
+    ):
+        assert body[field], field
+    assert body["createdAt"].endswith("Z")
+
+
+async def test_execution_schedule_filter(api, aicore_simulator):
+    """``executionScheduleId`` filters executions by their schedule."""
+    ids = aicore_simulator.seed("executions", 20, schedules=("nightly-1", "weekly-1"))
+    _, body, _ = await api.call(
+        "GET", "/lm/executions", params={"executionScheduleId": "nightly-1"}
+    )
+
+    assert 0 < body["count"] < len(ids)
+    assert all(r["executionScheduleId"] == "nightly-1" for r in body["resources"])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"status": "DELETING"}, {"$top": "100001"}, {"$top": "-1"}, {"$skip": "x"}, {"$select": "id"}],
+    ids=["bad-status", "top-over-max", "negative-top", "non-integer-skip", "select-other"],
+)
+async def test_bad_query_parameters_are_400s(api, tenant, params):
+    """Parameters outside the spec get a 400 with the AI API error body."""
+    code, body, _ = await api.call("GET", "/lm/executions", params=params)
+
+    assert code == 400
+    assert body["error"]["code"]
+    assert body["error"]["message"]
+
+
+async def test_deployments_list_and_render(api, aicore_simulator):
+    """Deployments list like executions and carry their own fields."""
+    aicore_simulator.put("deployments", "dep-0001", "RUNNING")
+
+    _, body, _ = await api.call("GET", "/lm/deployments")
+
+    (dep,) = body["resources"]
+    assert dep["targetStatus"] == "RUNNING"
+    assert "deploymentUrl" in dep
