@@ -1,0 +1,56 @@
+"""The public names are a contract: adding or removing one is a deliberate act."""
+
+from __future__ import annotations
+
+import aicore_bulk
+import aicore_bulk.testing
+
+
+def test_top_level_all_is_pinned():
+    """aicore_bulk exports exactly these names, sorted."""
+    assert aicore_bulk.__all__ == [
+        "AuthenticationError",
+        "BulkError",
+        "ConfigurationError",
+        "InputError",
+        "ServiceError",
+        "__version__",
+    ]
+
+
+def test_testing_all_is_pinned():
+    """aicore_bulk.testing exports exactly these names (constants first, as ruff sorts)."""
+    assert aicore_bulk.testing.__all__ == [
+        "DEFAULT_MIX",
+        "Credentials",
+        "Faults",
+        "ItemState",
+        "Lifecycle",
+        "ManualClock",
+        "RunningSimulator",
+        "SeedSpec",
+        "Simulator",
+        "SimulatorConfig",
+        "Statistics",
+        "Violation",
+        "build_app",
+        "serve",
+        "serve_in_thread",
+    ]
+
+
+def test_every_public_name_is_documented():
+    """Every exported class and function has a docstring."""
+    for module in (aicore_bulk, aicore_bulk.testing):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if callable(obj):
+                assert obj.__doc__, f"{module.__name__}.{name}"
+
+
+def test_secrets_stay_out_of_reprs():
+    """The simulator's client secret does not appear in reprs of its config or credentials."""
+    sim = aicore_bulk.testing.Simulator()
+
+    for obj in (sim, sim.config, sim.credentials):
+        assert sim.config.client_secret not in repr(obj)
