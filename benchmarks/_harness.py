@@ -1,0 +1,67 @@
+"""Shared pieces of the benchmarks: a simulator in its own process, and result tables."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@contextlib.asynccontextmanager
+async def simulator_process(*args: str) -> AsyncIterator[dict[str, str]]:
+    """Run ``aicore-bulk simulate`` in its own process (its own core), yield its settings."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aicore_bulk", "simulate", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    settings: dict[str, str] = {}
+    try:
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), timeout=300)).decode()
+            if not line:
+                stderr = await process.stderr.read() if process.stderr else b""
+                raise RuntimeError(f"simulator did not start: {stderr.decode()}")
+            if line.startswith("aicore-bulk simulator listening on "):
+                settings["url"] = line.rsplit(" ", 1)[1].strip()
+            elif line.startswith("  AICORE_"):
+                name, _, value = line.strip().partition("=")
+                settings[name] = value
+            elif line.startswith("Press Ctrl-C"):
+                break
+        yield settings
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.communicate(), timeout=60)
+
+
+def machine() -> str:
+    """One line that says what ran the benchmark."""
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def save(name: str, payload: dict[str, object]) -> Path:
+    """Write a benchmark's figures as JSON under benchmarks/results/."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
