@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: a simulator in its own process, and result tables."""
+"""Shared pieces of the benchmarks: servers in their own processes, and result tables."""
 
 from __future__ import annotations
 
@@ -15,22 +15,30 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 
-@contextlib.asynccontextmanager
-async def simulator_process(*args: str) -> AsyncIterator[dict[str, str]]:
+def simulator_process(*args: str) -> contextlib.AbstractAsyncContextManager[dict[str, str]]:
     """Run ``aicore-bulk simulate`` in its own process (its own core), yield its settings."""
+    return server_process(sys.executable, "-m", "aicore_bulk", "simulate", "--port", "0", *args)
+
+
+@contextlib.asynccontextmanager
+async def server_process(*argv: str) -> AsyncIterator[dict[str, str]]:
+    """Run a server that announces itself as ``aicore-bulk simulate`` does; yield its settings.
+
+    The settings are ``url`` and the ``AICORE_*`` lines it printed. SIGTERM stops it.
+    """
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aicore_bulk", "simulate", "--port", "0", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    assert process.stdout is not None
+    if process.stdout is None:  # pragma: no cover - PIPE always gives a stream
+        raise RuntimeError("no stdout")
     settings: dict[str, str] = {}
     try:
         while True:
             line = (await asyncio.wait_for(process.stdout.readline(), timeout=300)).decode()
             if not line:
                 stderr = await process.stderr.read() if process.stderr else b""
-                raise RuntimeError(f"simulator did not start: {stderr.decode()}")
-            if line.startswith("aicore-bulk simulator listening on "):
+                raise RuntimeError(f"server did not start: {stderr.decode()}")
+            if " listening on " in line:
                 settings["url"] = line.rsplit(" ", 1)[1].strip()
             elif line.startswith("  AICORE_"):
                 name, _, value = line.strip().partition("=")

@@ -13,17 +13,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
 
 import aiohttp
-from _harness import machine, save, simulator_process, table
+from aiohttp import web
+
+from _harness import machine, save, server_process, simulator_process, table
 
 BATCH = 100
 
 
 async def fetch_token(session: aiohttp.ClientSession, settings: dict[str, str]) -> str:
+    """A token from the simulator's token endpoint."""
     async with session.post(
         settings["AICORE_AUTH_URL"],
         data={
@@ -37,6 +41,7 @@ async def fetch_token(session: aiohttp.ClientSession, settings: dict[str, str]) 
 
 
 async def list_ids(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> list[str]:
+    """Every execution ID, a page of 10,000 at a time."""
     ids: list[str] = []
     while True:
         params = {"$select": "status", "$top": "10000", "$skip": str(len(ids))}
@@ -67,17 +72,16 @@ async def drive(url: str, headers: dict[str, str], ids: Sequence[str], concurren
                     f"{url}/v2/lm/executions", data=body, headers=patch_headers
                 ) as response:
                     answer = await response.json()
-                    assert response.status == 202, answer
-                    assert len(answer["executions"]) == len(batch)
+                    if response.status != 202 or len(answer["executions"]) != len(batch):
+                        raise RuntimeError(f"unexpected answer {response.status}: {answer}")
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return time.perf_counter() - started
 
 
-async def bare_server(port_box: list[int], stop: asyncio.Event) -> None:
+async def serve_bare(stop: asyncio.Event) -> None:
     """An aiohttp server with no logic: parse the body, answer one entry per item."""
-    from aiohttp import web  # noqa: PLC0415
 
     async def handle(request: web.Request) -> web.Response:
         body = await request.json()
@@ -90,43 +94,32 @@ async def bare_server(port_box: list[int], stop: asyncio.Event) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port_box.append(runner.addresses[0][1])
+    print(f"bare server listening on http://127.0.0.1:{runner.addresses[0][1]}")
+    print("Press Ctrl-C to stop.", flush=True)
     await stop.wait()
     await runner.cleanup()
 
 
-def run_bare_server_process(items: int, concurrency: int) -> float:
-    """Run the bare server in a child process (its own core) and drive it."""
-    import multiprocessing  # noqa: PLC0415
+def bare_server_main() -> None:
+    """Serve the bare server until SIGTERM (run as a child process)."""
 
-    parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("spawn").Process(target=_bare_main, args=(child,))
-    process.start()
-    port = parent.recv()
-    ids = [f"e{n:016x}" for n in range(items)]
-    try:
-        return asyncio.run(drive(f"http://127.0.0.1:{port}", {}, ids, concurrency))
-    finally:
-        parent.send("stop")
-        process.join(timeout=30)
-
-
-def _bare_main(conn: object) -> None:
     async def main() -> None:
-        box: list[int] = []
         stop = asyncio.Event()
-        task = asyncio.create_task(bare_server(box, stop))
-        while not box:
-            await asyncio.sleep(0.01)
-        conn.send(box[0])  # type: ignore[attr-defined]
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # type: ignore[attr-defined]
-        stop.set()
-        await task
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await serve_bare(stop)
 
     asyncio.run(main())
 
 
-async def run_simulator(items: int, concurrency: int) -> tuple[float, dict[str, object]]:
+async def run_bare(items: int, concurrency: int) -> float:
+    """Drive the bare server, run in its own process like the simulator."""
+    async with server_process(sys.executable, __file__, "--bare-server") as settings:
+        ids = [f"e{n:016x}" for n in range(items)]
+        return await drive(settings["url"], {}, ids, concurrency)
+
+
+async def run_simulator(items: int, concurrency: int) -> tuple[float, int]:
+    """Delete ``items`` seeded executions; returns the wall seconds and how many are left."""
     async with simulator_process(
         "--seed-executions", str(items), "--status-mix", "DEAD=1", "--delete-linger", "0"
     ) as settings:
@@ -134,38 +127,50 @@ async def run_simulator(items: int, concurrency: int) -> tuple[float, dict[str, 
             token = await fetch_token(session, settings)
             headers = {"Authorization": f"Bearer {token}", "AI-Resource-Group": "default"}
             ids = await list_ids(session, settings["url"], headers)
-        assert len(ids) == items, len(ids)
+        if len(ids) != items:
+            raise RuntimeError(f"listed {len(ids)} of {items} seeded items")
         seconds = await drive(settings["url"], headers, ids, concurrency)
-        async with aiohttp.ClientSession() as session:
-            async with session.get(
-                f"{settings['url']}/v2/lm/executions/$count", headers=headers
-            ) as response:
-                left = int(await response.text())
-        return seconds, {"left_after": left}
+        count_url = f"{settings['url']}/v2/lm/executions/$count"
+        async with aiohttp.ClientSession() as session, session.get(count_url, headers=headers) as r:
+            left = int(await r.text())
+        return seconds, left
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Measure both servers, print the table, save the figures; 1 if under 20,000 items/s."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.bare_server:
+        bare_server_main()
+        return 0
 
-    sim_seconds, extra = asyncio.run(run_simulator(args.items, args.concurrency))
-    bare_seconds = run_bare_server_process(args.items, args.concurrency)
+    sim_seconds, left = asyncio.run(run_simulator(args.items, args.concurrency))
+    bare_seconds = asyncio.run(run_bare(args.items, args.concurrency))
     sim_rate, bare_rate = args.items / sim_seconds, args.items / bare_seconds
     rows = [
         ["simulator (full rules, auth, bookkeeping)", f"{sim_seconds:.2f}", f"{sim_rate:,.0f}"],
         ["bare aiohttp server (no logic)", f"{bare_seconds:.2f}", f"{bare_rate:,.0f}"],
     ]
-    print(f"Bulk PATCH throughput, {args.items:,} items in requests of {BATCH}, "
-          f"concurrency {args.concurrency}; {machine()}")
+    print(
+        f"Bulk PATCH throughput, {args.items:,} items in requests of {BATCH}, "
+        f"concurrency {args.concurrency}; {machine()}"
+    )
     print(table(["server", "seconds", "items/s"], rows))
-    print(f"simulator / bare = {sim_rate / bare_rate:.2f}; items left after: {extra['left_after']}")
-    save("simulator_throughput", {
-        "machine": machine(), "items": args.items, "concurrency": args.concurrency,
-        "simulator_items_per_s": round(sim_rate), "bare_items_per_s": round(bare_rate),
-        "items_left": extra["left_after"],
-    })
+    print(f"simulator / bare = {sim_rate / bare_rate:.2f}; items left after: {left}")
+    save(
+        "simulator_throughput",
+        {
+            "machine": machine(),
+            "items": args.items,
+            "concurrency": args.concurrency,
+            "simulator_items_per_s": round(sim_rate),
+            "bare_items_per_s": round(bare_rate),
+            "items_left": left,
+        },
+    )
     target = 20_000
     if sim_rate < target:
         print(f"BELOW TARGET: {sim_rate:,.0f} < {target:,} items/s", file=sys.stderr)

@@ -115,13 +115,17 @@ async def test_dollar_count_answers_plain_text(api, tenant):
     assert body == 2
 
 
-async def test_select_status_returns_id_and_status_only(api, tenant):
-    """``$select=status`` trims each resource to its id and status."""
+async def test_select_status_keeps_only_the_required_fields(api, tenant):
+    """``$select=status`` trims each resource to the schema's required fields."""
     _, body, _ = await api.call("GET", "/lm/executions", params={"$select": "status", "$top": "1"})
     _, one, _ = await api.call("GET", "/lm/executions/exec-0002", params={"$select": "status"})
 
-    assert body["resources"] == [{"id": "exec-0001", "status": "RUNNING"}]
-    assert one == {"id": "exec-0002", "status": "COMPLETED"}
+    required = {"id", "configurationId", "status", "createdAt", "modifiedAt"}
+    (first,) = body["resources"]
+    assert set(first) == required
+    assert (first["id"], first["status"]) == ("exec-0001", "RUNNING")
+    assert set(one) == required
+    assert (one["id"], one["status"]) == ("exec-0002", "COMPLETED")
 
 
 async def test_full_resources_carry_the_specs_fields(api, tenant):

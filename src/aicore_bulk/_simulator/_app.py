@@ -284,9 +284,8 @@ async def _list(request: web.Request) -> web.Response:
     page = matches[skip : skip + top]
     for item in page:
         item.seen_status = item.status
-    resources = [
-        {"id": item.id, "status": item.status} if only_status else _render(item) for item in page
-    ]
+    render = _render_status if only_status else _render
+    resources = [render(item) for item in page]
     count = len(matches) if sim.config.list_count == "total" else len(page)
     return web.json_response({"count": count, "resources": resources})
 
@@ -306,9 +305,7 @@ async def _get(request: web.Request) -> web.Response:
     if item is None:
         raise _ApiError(404, _rules.CODE_NOT_FOUND[kind], _rules.not_found_message(kind, item_id))
     item.seen_status = item.status
-    return web.json_response(
-        {"id": item.id, "status": item.status} if only_status else _render(item)
-    )
+    return web.json_response(_render_status(item) if only_status else _render(item))
 
 
 async def _stop(request: web.Request) -> web.Response:
@@ -532,6 +529,17 @@ def _attribute(item: Item, name: str) -> str | None:
 
 
 # Responses.
+
+
+def _render_status(item: Item) -> dict[str, Any]:
+    """What ``$select=status`` leaves: the schema's required fields, as SAP's SDK expects."""
+    return {
+        "id": item.id,
+        "configurationId": item.configuration_id,
+        "status": item.status,
+        "createdAt": _timestamp(item.created_at),
+        "modifiedAt": _timestamp(item.modified_at),
+    }
 
 
 def _render(item: Item) -> dict[str, Any]:
