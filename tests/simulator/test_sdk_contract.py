@@ -79,17 +79,21 @@ async def test_sdk_stops_and_deletes_one(sdk, aicore_simulator, aicore_clock, ki
 
     stopped = await call(client.modify, "run-0001", TargetStatus.STOPPED)
     with pytest.raises(AIAPIPreconditionFailedException):
-        await call(client.delete, "run-0001")
+        await call(client.delete, "run-0001")  # STOPPING: refused, and a violation
     aicore_clock.advance(aicore_simulator.config.stop_delay)
+    now = await call(client.get, "run-0001", select="status")
     deleted = await call(client.delete, "run-0001")
     await call(client.delete, "dead-0001")
     with pytest.raises(AIAPINotFoundException):
         await call(client.delete, "nope-0001")
 
     assert stopped.id == "run-0001"
+    assert now.status == Status.STOPPED
     assert deleted.id == "run-0001"
     assert aicore_simulator.state(f"{kind}s", "dead-0001").deleted
-    assert aicore_simulator.statistics().violation_count == 0
+    violations = aicore_simulator.statistics().violations
+    assert [v.rule for v in violations] == ["refused-transition"]
+    assert "last seen STOPPING" in violations[0].detail
 
 
 @pytest.mark.parametrize("kind", ["execution", "deployment"])

@@ -28,6 +28,7 @@ _DEFAULT_TOP: Final = 10_000
 _MERGE_PATCH: Final = "application/merge-patch+json"
 _TIMESTAMP: Final = "%Y-%m-%dT%H:%M:%SZ"
 _BULK_ITEM_KEYS: Final = frozenset({"id", "targetStatus"})
+_DELIVERED: Final = web.RequestKey("delivered", bool)
 _TOO_MANY: Final = 429
 _ACCEPTED: Final = 202
 #: Statistics names by handler.
@@ -127,7 +128,9 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 @web.middleware
-async def _auth_and_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _auth_and_faults(  # noqa: PLR0911 - one return per fault
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
     if not request.path.startswith("/v2/"):
         return await handler(request)
     sim = request.app[SIMULATOR_KEY]
@@ -149,24 +152,19 @@ async def _auth_and_faults(request: web.Request, handler: Handler) -> web.Stream
     if verdict == "drop-before":
         sim.recorder.faults[verdict] += 1
         return _drop(request)
+    spoil = sim.faults.body_fault() if verdict == "pass" else None
+    # What a client is told by an answer counts only if the answer reaches it intact.
+    request[_DELIVERED] = verdict == "pass" and spoil is None
     response = await handler(request)
     if verdict == "drop-after":
         sim.recorder.faults[verdict] += 1
         return _drop(request)
-    return _maybe_spoil(sim, response)
-
-
-def _maybe_spoil(sim: Simulator, response: web.StreamResponse) -> web.StreamResponse:
-    """Cut short, or replace with HTML, the body of an accepted change, as the knobs say."""
-    if response.status != _ACCEPTED or not isinstance(response, web.Response):
-        return response
-    spoil = sim.faults.body_fault()
-    if spoil is None:
-        return response
-    sim.recorder.faults[spoil] += 1
-    text = response.text or ""
-    body = text[: len(text) // 2] if spoil == "truncated" else "<html>Bad Gateway</html>"
-    return web.Response(status=_ACCEPTED, text=body, content_type=response.content_type)
+    if spoil is not None and response.status == _ACCEPTED and isinstance(response, web.Response):
+        sim.recorder.faults[spoil] += 1
+        text = response.text or ""
+        body = text[: len(text) // 2] if spoil == "truncated" else "<html>Bad Gateway</html>"
+        return web.Response(status=_ACCEPTED, text=body, content_type=response.content_type)
+    return response
 
 
 def _bearer_valid(request: web.Request, sim: Simulator) -> bool:
@@ -284,10 +282,26 @@ async def _list(request: web.Request) -> web.Response:
     page = matches[skip : skip + top]
     for item in page:
         item.seen_status = item.status
+    status = query.get("status")
+    if status is not None and skip == 0 and len(matches) <= top:
+        _forget_left_status(sim, kind, group, query, status)
     render = _render_status if only_status else _render
     resources = [render(item) for item in page]
     count = len(matches) if sim.config.list_count == "total" else len(page)
     return web.json_response({"count": count, "resources": resources})
+
+
+def _forget_left_status(sim: Simulator, kind: Kind, group: str, query: Any, status: str) -> None:  # noqa: ANN401
+    """A complete list filtered by ``status`` tells the client which items are no longer in it.
+
+    An item the client last saw in ``status`` that the list leaves out has moved on: what the
+    client knows of it is now "not ``status``", which forbids nothing.
+    """
+    others = {name: value for name, value in query.items() if name != "status"}
+    left = {item.id for item in _filtered(sim, kind, group, others)}
+    for item in sim.store.scan(kind, group):
+        if item.id in left and item.seen_status == status and item.status != status:
+            item.seen_status = None
 
 
 async def _count(request: web.Request) -> web.Response:
@@ -322,13 +336,12 @@ async def _stop(request: web.Request) -> web.Response:
         _malformed(sim, "targetStatus must be STOPPED")
     if "configurationId" in body:
         return _reconfigure(sim, kind, group, item_id, body["configurationId"])
-    return _single_change(sim, kind, group, item_id, "stop")
+    return _single_change(request, kind, group, item_id, "stop")
 
 
 async def _delete(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR_KEY]
     kind, group = _kind(request), _resource_group(request)
-    return _single_change(sim, kind, group, request.match_info["id"], "delete")
+    return _single_change(request, kind, group, request.match_info["id"], "delete")
 
 
 async def _bulk(request: web.Request) -> web.Response:
@@ -344,7 +357,7 @@ async def _bulk(request: web.Request) -> web.Response:
     answers: list[dict[str, Any]] = []
     for item_id, target in entries:
         operation: Operation = "stop" if target == "STOPPED" else "delete"
-        refusal = _apply(sim, kind, group, item_id, operation)
+        refusal = _apply(request, kind, group, item_id, operation)
         if refusal is None:
             message = f"{_rules.SINGULAR[kind]} modification scheduled"
             answers.append({"id": item_id, "message": message})
@@ -394,13 +407,16 @@ def _bulk_entries(sim: Simulator, kind: Kind, body: object) -> list[tuple[str, s
 
 
 def _apply(
-    sim: Simulator, kind: Kind, group: str, item_id: str, operation: Operation
+    request: web.Request, kind: Kind, group: str, item_id: str, operation: Operation
 ) -> tuple[str, str] | None:
     """Change one item; the refusal's (code, message) when the contract says no."""
-    change = sim.store.change(kind, group, item_id, operation)
+    sim = request.app[SIMULATOR_KEY]
+    told = request.get(_DELIVERED, True)
+    change = sim.store.change(kind, group, item_id, operation, tell_client=told)
     if change.against_seen_status:
         sim.recorder.violation(
-            "refused-transition", f"{operation} of {item_id} last seen {change.status}"
+            "refused-transition",
+            f"{operation} of {item_id} last seen {change.seen} (now {change.status})",
         )
     if change.refusal is None:
         sim.recorder.changed[operation] += 1
@@ -411,9 +427,10 @@ def _apply(
 
 
 def _single_change(
-    sim: Simulator, kind: Kind, group: str, item_id: str, operation: Operation
+    request: web.Request, kind: Kind, group: str, item_id: str, operation: Operation
 ) -> web.Response:
-    refusal = _apply(sim, kind, group, item_id, operation)
+    sim = request.app[SIMULATOR_KEY]
+    refusal = _apply(request, kind, group, item_id, operation)
     if refusal is not None:
         code, message = refusal
         not_found = code == _rules.CODE_NOT_FOUND[kind]

@@ -67,6 +67,8 @@ class Change:
     against_seen_status: bool
     #: The status the item had when the request arrived (None when not found).
     status: str | None
+    #: The status the client had last been shown (None when never, or no longer known).
+    seen: str | None
 
 
 @attrs.define(eq=False)
@@ -114,8 +116,20 @@ class Store:
         for item_id in gone:
             items.pop(item_id, None)
 
-    def change(self, kind: Kind, resource_group: str, item_id: str, operation: Operation) -> Change:
-        """Apply a stop or delete to one item, if the status table allows it."""
+    def change(
+        self,
+        kind: Kind,
+        resource_group: str,
+        item_id: str,
+        operation: Operation,
+        *,
+        tell_client: bool = True,
+    ) -> Change:
+        """Apply a stop or delete to one item, if the status table allows it.
+
+        ``tell_client`` is False when the answer will not reach the client intact: then the
+        client has learned nothing about the item's new status.
+        """
         item = self.get(kind, resource_group, item_id)
         if item is None or item.deleted_at is not None:
             # A deleted item lingers in listings, but it is gone for any further change.
@@ -127,17 +141,21 @@ class Store:
                 ),
                 against_seen_status=False,
                 status=None,
+                seen=None,
             )
         allowed = _allows(kind, operation)
         against_seen = item.seen_status is not None and not allowed(item.seen_status)
         status = item.status
+        seen = item.seen_status
         if not allowed(status):
             refusal = Refusal(
                 code=_rules.CODE_STATUS_CONFLICT,
                 message=_rules.conflict_message(status),
                 not_found=False,
             )
-            return Change(refusal=refusal, against_seen_status=against_seen, status=status)
+            return Change(
+                refusal=refusal, against_seen_status=against_seen, status=status, seen=seen
+            )
         now = self.clock()
         item.modified_at = now
         item.event_at = None
@@ -148,7 +166,10 @@ class Store:
         else:
             item.target_status = "DELETED"
             item.deleted_at = now
-        return Change(refusal=None, against_seen_status=against_seen, status=status)
+        if tell_client:
+            # An accepted change tells the client what the item is now.
+            item.seen_status = item.status
+        return Change(refusal=None, against_seen_status=against_seen, status=status, seen=seen)
 
     def _settle(self, item: Item, now: float) -> bool:
         """Bring an item up to ``now``; False when it has disappeared."""

@@ -1,0 +1,328 @@
+"""The AI API's wire format: which URL, which body, and what an answer means per item.
+
+Answers are parsed defensively: whatever a server or a proxy sends back (HTML, a cut-off
+body, wrong types, missing or extra IDs) becomes per-item answers or "unanswered" items,
+never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Literal
+
+import attrs
+
+from aicore_bulk._caller import Caller, Failure, Reply
+from aicore_bulk._errors import AuthenticationError, ConfigurationError, ServiceError
+from aicore_bulk._models import (
+    CODE_NOT_FOUND,
+    CODE_STATUS_CONFLICT,
+    KINDS,
+    Kind,
+    Status,
+    Target,
+)
+from aicore_bulk._transport import Response
+
+_MERGE_PATCH = "application/merge-patch+json"
+_JSON = "application/json"
+_STATUSES = frozenset(Status)
+_NOT_FOUND = 404
+
+
+@attrs.frozen
+class Op:
+    """One change to send: an ID and the target status for it."""
+
+    id: str
+    target: Target
+
+
+AnswerKind = Literal["accepted", "not_found", "conflict", "refused"]
+
+
+@attrs.frozen
+class ItemAnswer:
+    """What the service said about one item of a request."""
+
+    kind: AnswerKind
+    code: str | None = None
+    message: str | None = None
+
+
+@attrs.frozen
+class ChangeAnswer:
+    """What came of one stop/delete request.
+
+    Attributes:
+        answers: Per-item answers, by ID.
+        unanswered: IDs the answer did not cover (a cut-off or malformed body): the change
+            may or may not have happened.
+        failure: Set when the request as a whole had no usable answer.
+        status: The HTTP status, when there was an answer.
+
+    """
+
+    answers: Mapping[str, ItemAnswer]
+    unanswered: frozenset[str]
+    failure: Failure | None = None
+    status: int | None = None
+    #: An earlier try of the request may have acted (see :class:`~aicore_bulk._caller.Reply`).
+    unsure: bool = False
+
+
+@attrs.define(eq=False)
+class Api:
+    """The AI API for one resource group, spoken through a :class:`Caller`."""
+
+    caller: Caller
+    base_url: str
+    resource_group: str
+
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"AI-Resource-Group": self.resource_group, "Accept": _JSON}
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    async def bulk_capabilities(self) -> dict[Kind, bool]:
+        """Which kinds support the bulk PATCH, per ``/lm/meta`` (missing means no)."""
+        result = await self.caller.call(
+            "GET", f"{self.base_url}/lm/meta", operation="meta", headers={"Accept": _JSON}
+        )
+        body = _expect_json(result, "meta")
+        capabilities = _dig(body, "aiApi", "capabilities", "bulkUpdates")
+        return {kind: _dig(capabilities, kind) is True for kind in KINDS}
+
+    async def count(self, kind: Kind) -> int:
+        """How many items of ``kind`` the resource group holds (``$count``)."""
+        reply = await self.caller.call(
+            "GET", f"{self.base_url}/lm/{kind}/$count", operation="count", headers=self._headers()
+        )
+        if isinstance(reply, Failure):
+            raise ServiceError(f"counting {kind} failed: {reply.message}", status=reply.status)
+        result = reply.response
+        _raise_for_request(result, f"counting {kind}")
+        try:
+            return int(result.body.decode().strip())
+        except (ValueError, UnicodeDecodeError):
+            raise ServiceError(f"counting {kind}: the answer is not a number") from None
+
+    async def list_statuses(
+        self,
+        kind: Kind,
+        *,
+        status: Status | None = None,
+        page_size: int,
+        filters: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[list[tuple[str, Status]]]:
+        """Pages of (id, status), with ``$select=status``; stops at the first short page."""
+        skip = 0
+        while True:
+            params = {"$select": "status", "$top": str(page_size), "$skip": str(skip)}
+            if status is not None:
+                params["status"] = status.value
+            params.update(filters or {})
+            result = await self.caller.call(
+                "GET",
+                f"{self.base_url}/lm/{kind}",
+                operation="list",
+                headers=self._headers(),
+                params=params,
+            )
+            body = _expect_json(result, f"listing {kind}")
+            resources = body.get("resources") if isinstance(body, dict) else None
+            if not isinstance(resources, list):
+                raise ServiceError(f"listing {kind}: the answer has no resources list")
+            page = [
+                (entry["id"], Status(entry["status"]))
+                for entry in resources
+                if isinstance(entry, dict)
+                and isinstance(entry.get("id"), str)
+                and entry.get("status") in _STATUSES
+            ]
+            yield page
+            if len(resources) < page_size:
+                return
+            skip += len(resources)
+
+    async def get_status(self, kind: Kind, item_id: str) -> Status | Failure | None:
+        """One item's status; None when it does not exist; a Failure when unreadable."""
+        reply = await self.caller.call(
+            "GET",
+            f"{self.base_url}/lm/{kind}/{item_id}",
+            operation="get",
+            headers=self._headers(),
+            params={"$select": "status"},
+        )
+        if isinstance(reply, Failure):
+            return reply
+        result = reply.response
+        if result.status == 404:  # noqa: PLR2004
+            return None
+        if result.status != 200:  # noqa: PLR2004
+            _raise_for_request(result, f"reading {kind} {item_id}")
+            return Failure(maybe_applied=False, status=result.status, message=_error_text(result))
+        body = _json(result.body)
+        status = body.get("status") if isinstance(body, dict) else None
+        if status not in _STATUSES:
+            return Failure(maybe_applied=False, status=result.status, message="no valid status")
+        return Status(status)
+
+    async def change_in_bulk(self, kind: Kind, ops: Sequence[Op]) -> ChangeAnswer:
+        """One bulk PATCH of up to 100 distinct items."""
+        payload = {kind: [{"id": op.id, "targetStatus": op.target.value} for op in ops]}
+        reply = await self.caller.call(
+            "PATCH",
+            f"{self.base_url}/lm/{kind}",
+            operation="bulk",
+            headers=self._headers(_MERGE_PATCH),
+            body=json.dumps(payload).encode(),
+            items=len(ops),
+        )
+        ids = [op.id for op in ops]
+        if isinstance(reply, Failure):
+            return ChangeAnswer({}, frozenset(), failure=reply)
+        result = reply.response
+        if result.status != 202:  # noqa: PLR2004
+            _raise_for_request(result, f"changing {kind}")
+            return attrs.evolve(_refused_whole(ids, result), unsure=reply.unsure)
+        answer = parse_bulk_answer(kind, ids, result.body, status=result.status)
+        return attrs.evolve(answer, unsure=reply.unsure)
+
+    async def change_one(self, kind: Kind, op: Op) -> ChangeAnswer:
+        """``PATCH /{id}`` (stop) or ``DELETE /{id}``, for when bulk updates are off."""
+        url = f"{self.base_url}/lm/{kind}/{op.id}"
+        if op.target is Target.STOPPED:
+            reply = await self.caller.call(
+                "PATCH",
+                url,
+                operation="stop",
+                headers=self._headers(_JSON),
+                body=b'{"targetStatus": "STOPPED"}',
+                items=1,
+            )
+        else:
+            reply = await self.caller.call(
+                "DELETE", url, operation="delete", headers=self._headers(), items=1
+            )
+        if isinstance(reply, Failure):
+            return ChangeAnswer({}, frozenset(), failure=reply)
+        result, unsure = reply.response, reply.unsure
+        if result.status == 202:  # noqa: PLR2004
+            return ChangeAnswer(
+                {op.id: ItemAnswer("accepted")}, frozenset(), status=202, unsure=unsure
+            )
+        _raise_for_request(result, f"changing {kind} {op.id}")
+        code, message = _error_fields(result.body)
+        answer = (
+            ItemAnswer("not_found", code, message)
+            if result.status == _NOT_FOUND
+            else _classify(code, message)
+        )
+        return ChangeAnswer({op.id: answer}, frozenset(), status=result.status, unsure=unsure)
+
+
+def parse_bulk_answer(kind: Kind, ids: Sequence[str], body: bytes, *, status: int) -> ChangeAnswer:
+    """Per-item answers of a bulk 202, matched by ID (the order is not promised)."""
+    parsed = _json(body)
+    entries = parsed.get(kind) if isinstance(parsed, dict) else None
+    answers: dict[str, ItemAnswer] = {}
+    wanted = set(ids)
+    if isinstance(entries, list):
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            item_id = entry.get("id")
+            if not isinstance(item_id, str) or item_id not in wanted or item_id in answers:
+                continue  # an ID we did not send, or a second answer: neither can be trusted
+            error = entry.get("error")
+            if error is None and isinstance(entry.get("message"), str):
+                answers[item_id] = ItemAnswer("accepted", None, entry["message"])
+            elif isinstance(error, dict):
+                code, message = _fields(error)
+                answers[item_id] = _classify(code, message)
+    unanswered = frozenset(wanted - answers.keys())
+    return ChangeAnswer(answers, unanswered, status=status)
+
+
+def _classify(code: str | None, message: str | None) -> ItemAnswer:
+    if code in CODE_NOT_FOUND:
+        return ItemAnswer("not_found", code, message)
+    if code == CODE_STATUS_CONFLICT:
+        return ItemAnswer("conflict", code, message)
+    return ItemAnswer("refused", code, message)
+
+
+def _refused_whole(ids: Sequence[str], response: Response) -> ChangeAnswer:
+    """A request-level refusal (a 400, say): every item gets the server's code and message."""
+    code, message = _error_fields(response.body)
+    answer = ItemAnswer("refused", code, message or f"HTTP {response.status}")
+    return ChangeAnswer(dict.fromkeys(ids, answer), frozenset(), status=response.status)
+
+
+def _raise_for_request(response: Response, what: str) -> None:
+    """Statuses that concern the whole run, not an item: stop it with a clear error."""
+    if response.status == 401:  # noqa: PLR2004
+        raise AuthenticationError(f"{what}: the API refused a fresh token (401)", status=401)
+    if response.status == 403:  # noqa: PLR2004
+        raise AuthenticationError(f"{what}: forbidden (403): {_error_text(response)}", status=403)
+    if response.status == 400 and b"AI-Resource-Group" in response.body:  # noqa: PLR2004
+        raise ConfigurationError(f"{what}: {_error_text(response)}")
+
+
+def _expect_json(reply: Reply | Failure, what: str) -> Any:  # noqa: ANN401 - JSON
+    if isinstance(reply, Failure):
+        raise ServiceError(f"{what} failed: {reply.message}", status=reply.status)
+    result = reply.response
+    _raise_for_request(result, what)
+    if result.status != 200:  # noqa: PLR2004
+        raise ServiceError(
+            f"{what}: HTTP {result.status}: {_error_text(result)}", status=result.status
+        )
+    body = _json(result.body)
+    if body is None:
+        raise ServiceError(f"{what}: the answer is not JSON", status=result.status)
+    return body
+
+
+def _json(body: bytes) -> Any:  # noqa: ANN401 - JSON
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _dig(value: Any, *keys: str) -> Any:  # noqa: ANN401 - JSON
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _fields(error: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    code, message = error.get("code"), error.get("message")
+    return (
+        str(code) if isinstance(code, (str, int)) else None,
+        str(message)[:500] if message is not None else None,
+    )
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None]:
+    parsed = _json(body)
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(error, dict):
+        return _fields(error)
+    if isinstance(parsed, dict) and isinstance(error, str):
+        # OAuth-style bodies: {"error": "invalid_token", "error_description": "..."}
+        return error, str(parsed.get("error_description") or error)[:500]
+    return None, None
+
+
+def _error_text(response: Response) -> str:
+    code, message = _error_fields(response.body)
+    if message:
+        return f"{message} ({code})" if code else message
+    return f"HTTP {response.status}"

@@ -1,0 +1,219 @@
+"""Bearer tokens: client credentials (cached, fetched once however many wait), X.509, static.
+
+A token is fetched before anything else is sent, so a bad secret fails the run at once,
+with nothing changed. Tokens, secrets and keys never appear in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+import attrs
+
+from aicore_bulk._errors import AuthenticationError, ServiceError
+from aicore_bulk._retry import RETRYABLE_STATUSES, RetryPolicy, backoff_waits, retry_after
+from aicore_bulk._transport import AiohttpTransport, Request, Response, Transport, TransportError
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+#: Refresh a token this long before the service says it expires (or at 90 % of a short life).
+_REFRESH_MARGIN = 60.0
+_TOKEN_ATTEMPTS = 4
+
+
+class Auth(Protocol):
+    """Where bearer tokens come from."""
+
+    async def token(self, transport: Transport) -> str:
+        """A valid bearer token, fetching one if needed."""
+        ...
+
+    def invalidate(self, token: str) -> None:
+        """The API refused ``token`` (401): do not hand it out again."""
+        ...
+
+
+@attrs.define(eq=False)
+class StaticToken:
+    """A bearer token obtained elsewhere; it is never refreshed."""
+
+    _token: str = attrs.field(repr=False, alias="token")
+    _refused: bool = attrs.field(default=False, init=False, repr=False)
+
+    async def token(self, transport: Transport) -> str:  # noqa: ARG002 - part of the protocol
+        """The token, unless the API already refused it."""
+        if self._refused:
+            raise AuthenticationError("the API refused the static bearer token (401)", status=401)
+        return self._token
+
+    def invalidate(self, token: str) -> None:
+        """Remember that the API refused the token."""
+        if token == self._token:
+            self._refused = True
+
+
+@attrs.define(eq=False)
+class ClientCredentials:
+    """OAuth client credentials: ``POST {token_url}`` with the id and secret in the form body."""
+
+    token_url: str
+    client_id: str
+    client_secret: str = attrs.field(repr=False)
+    clock: Clock = attrs.field(repr=False, kw_only=True)
+    sleep: Sleep = attrs.field(repr=False, kw_only=True)
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy, repr=False, kw_only=True)
+    _token: str | None = attrs.field(default=None, init=False, repr=False)
+    _expires_at: float = attrs.field(default=0.0, init=False, repr=False)
+    _lock: anyio.Lock = attrs.field(factory=anyio.Lock, init=False, repr=False)
+    fetches: int = attrs.field(default=0, init=False)
+
+    def _form(self) -> dict[str, str]:
+        return {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
+
+    def _transport_for_token(self, transport: Transport) -> Transport:
+        return transport
+
+    async def token(self, transport: Transport) -> str:
+        """The cached token, or a new one; concurrent callers share one fetch."""
+        if self._token is not None and self.clock() < self._expires_at:
+            return self._token
+        async with self._lock:
+            # Someone else may have fetched it while we waited for the lock.
+            if self._token is not None and self.clock() < self._expires_at:
+                return self._token
+            token, lifetime = await fetch_token(
+                self._transport_for_token(transport),
+                Request("POST", self.token_url, form=self._form(), timeout=self.retry.timeout),
+                retry=self.retry,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+            self.fetches += 1
+            self._token = token
+            self._expires_at = self.clock() + max(
+                lifetime * 0.9 if lifetime < 10 * _REFRESH_MARGIN else lifetime - _REFRESH_MARGIN,
+                0.0,
+            )
+            return token
+
+    def invalidate(self, token: str) -> None:
+        """Drop the cached token if it is the one the API refused."""
+        if token == self._token:
+            self._token = None
+
+
+@attrs.define(eq=False)
+class X509Credentials(ClientCredentials):
+    """OAuth client credentials proven by a client certificate instead of a secret."""
+
+    client_secret: str = attrs.field(default="", repr=False)
+    cert_file: str | None = attrs.field(default=None, kw_only=True)
+    key_file: str | None = attrs.field(default=None, kw_only=True, repr=False)
+    cert_pem: str | None = attrs.field(default=None, kw_only=True, repr=False)
+    key_pem: str | None = attrs.field(default=None, kw_only=True, repr=False)
+    _own_transport: AiohttpTransport | None = attrs.field(default=None, init=False, repr=False)
+
+    def _form(self) -> dict[str, str]:
+        return {"grant_type": "client_credentials", "client_id": self.client_id}
+
+    def _transport_for_token(self, transport: Transport) -> Transport:  # noqa: ARG002
+        if self._own_transport is None:
+            self._own_transport = AiohttpTransport(connections=1, ssl_context=self._ssl_context())
+        return self._own_transport
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.cert_file and self.key_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+            return context
+        if not (self.cert_pem and self.key_pem):
+            raise AuthenticationError("X.509 auth needs a certificate and its key")
+        # ssl only loads certificates from files: write them where only we can read, briefly.
+        with tempfile.TemporaryDirectory() as folder:
+            cert_path, key_path = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+            for path, pem in ((cert_path, self.cert_pem), (key_path, self.key_pem)):
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "w") as file:
+                    file.write(pem)
+            context.load_cert_chain(cert_path, key_path)
+        return context
+
+    async def aclose(self) -> None:
+        """Close the certificate-bearing connection."""
+        if self._own_transport is not None:
+            await self._own_transport.aclose()
+
+
+async def fetch_token(
+    transport: Transport, request: Request, *, retry: RetryPolicy, clock: Clock, sleep: Sleep
+) -> tuple[str, float]:
+    """POST to the token endpoint; returns (token, lifetime in seconds).
+
+    Retries throttling, 5xx and dropped connections a few times; a refusal (400, 401, 403)
+    fails at once with :class:`AuthenticationError`.
+    """
+    waits = backoff_waits(retry)
+    for attempt in range(1, _TOKEN_ATTEMPTS + 1):
+        try:
+            response = await transport.send(request)
+        except TransportError as error:
+            if attempt == _TOKEN_ATTEMPTS:
+                raise ServiceError(
+                    f"the token endpoint {request.url} did not answer ({error.kind})"
+                ) from None
+            await sleep(next(waits))
+            continue
+        if response.status in RETRYABLE_STATUSES and attempt < _TOKEN_ATTEMPTS:
+            asked = retry_after(response.headers, now=clock)
+            wait = next(waits)
+            await sleep(min(retry.wait_max, asked) if asked is not None else wait)
+            continue
+        return _parse_token(request.url, response)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _parse_token(url: str, response: Response) -> tuple[str, float]:
+    if response.status in {400, 401, 403}:
+        raise AuthenticationError(
+            f"the token endpoint {url} refused the credentials ({response.status}"
+            f"{_oauth_reason(response)}): check the client id and secret or certificate",
+            status=response.status,
+        )
+    if response.status != 200:  # noqa: PLR2004
+        raise ServiceError(
+            f"the token endpoint {url} answered {response.status}", status=response.status
+        )
+    try:
+        body = json.loads(response.body)
+        token, lifetime = body["access_token"], float(body.get("expires_in", 3600))
+    except (ValueError, KeyError, TypeError):
+        raise ServiceError(
+            f"the token endpoint {url} answered 200 without a usable token"
+        ) from None
+    if not isinstance(token, str) or not token:
+        raise ServiceError(f"the token endpoint {url} answered 200 without a usable token")
+    return token, lifetime
+
+
+def _oauth_reason(response: Response) -> str:
+    """``: description`` from an OAuth error body, when there is one (it holds no secret)."""
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    reason = body.get("error_description") or body.get("error")
+    return f": {str(reason)[:200]}" if reason else ""

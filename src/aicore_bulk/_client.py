@@ -1,0 +1,449 @@
+"""The one object users hold: :class:`BulkClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from typing import Any, Literal, Self, cast
+
+import anyio
+import attrs
+
+from aicore_bulk._api import Api
+from aicore_bulk._auth import Auth, ClientCredentials, StaticToken, X509Credentials
+from aicore_bulk._caller import Caller
+from aicore_bulk._config import Settings, resolve_settings
+from aicore_bulk._engine import Engine, EngineSettings, ItemState
+from aicore_bulk._errors import AuthenticationError, BulkError, InputError, ServiceError
+from aicore_bulk._events import Listener
+from aicore_bulk._models import KINDS, Kind, Limits, Target
+from aicore_bulk._planner import Path, intake, intake_async, minimum_requests
+from aicore_bulk._rate import Pacer
+from aicore_bulk._report import Report
+from aicore_bulk._retry import RetryBudget, RetryPolicy
+from aicore_bulk._transport import AiohttpTransport, Transport
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+Ids = Iterable[str] | AsyncIterable[str]
+
+
+@attrs.frozen
+class PlannedItem:
+    """One item of a dry run: its status and what a real run would do."""
+
+    id: str
+    status: str | None
+    path: Path
+    reason: str | None
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    """What a run would do, learned by reading only.
+
+    Attributes:
+        paths: Items per path (``delete``, ``stop_then_delete``, ``wait_then_delete``, ``stop``,
+            ``unchanged``, ``absent``, ``skip``).
+        requests: The fewest mutating requests the run needs with no faults.
+        reads: Requests this dry run spent reading.
+
+    """
+
+    kind: Kind
+    target: Target
+    items: tuple[PlannedItem, ...]
+    paths: Mapping[str, int]
+    requests: int
+    reads: int
+    duplicates: int
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON form like the report's."""
+        return {
+            "kind": self.kind,
+            "target": self.target.value,
+            "dry_run": True,
+            "summary": {
+                "total": len(self.items),
+                "paths": dict(self.paths),
+                "requests": self.requests,
+                "reads": self.reads,
+                "duplicates": self.duplicates,
+            },
+            "items": [
+                {"id": i.id, "status": i.status, "path": i.path.value, "reason": i.reason}
+                for i in self.items
+            ],
+        }
+
+
+class BulkClient:
+    """Stops and deletes AI Core executions and deployments in bulk, safely.
+
+    Use it as an async context manager::
+
+        async with BulkClient.from_env() as client:
+            report = await client.delete("executions", ids)
+
+    Args:
+        base_url: The AI API base URL (``https://api.ai.<region>.../v2``; ``/v2`` is added
+            when missing).
+        resource_group: The ``AI-Resource-Group`` every request is made in.
+        auth: Where tokens come from; or give ``client_id``/``client_secret``/``auth_url``,
+            or ``token``.
+        limits: Concurrency and rate caps.
+        retry: Tries, timeouts and backoff.
+        transport: How requests are sent (default: aiohttp with TLS verification).
+        stop_wait: Seconds to wait for a stopped item to leave STOPPING before giving up on it.
+        poll_interval: Seconds between looks at the STOPPING items.
+        page_size: Items per list page when reading statuses (at most 100,000).
+        hold: Seconds a change may wait to share a request with others.
+        allow_insecure_http: Allow ``http://`` to hosts other than loopback (you are warned).
+        listener: Receives progress events of every run (see ``aicore_bulk.events``).
+        clock, sleep, wall_clock: Time sources, to inject in tests.
+
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        resource_group: str,
+        auth: Auth | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        auth_url: str | None = None,
+        token: str | None = None,
+        limits: Limits | None = None,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+        stop_wait: float = 600.0,
+        poll_interval: float = 2.0,
+        page_size: int = 10_000,
+        hold: float = 10.0,
+        allow_insecure_http: bool = False,
+        listener: Listener | None = None,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+        wall_clock: Clock | None = None,
+    ) -> None:
+        settings = resolve_settings(
+            base_url=base_url,
+            resource_group=resource_group,
+            auth_url=auth_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            token=token,
+            allow_insecure_http=allow_insecure_http,
+            environ={},
+            use_files=False,
+            need_credentials=auth is None,
+        )
+        self._setup(
+            settings,
+            auth=auth,
+            limits=limits,
+            retry=retry,
+            transport=transport,
+            engine=_engine_settings(stop_wait, poll_interval, page_size, hold),
+            listener=listener,
+            clock=clock,
+            sleep=sleep,
+            wall_clock=wall_clock,
+        )
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        profile: str | None = None,
+        limits: Limits | None = None,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+        stop_wait: float = 600.0,
+        poll_interval: float = 2.0,
+        page_size: int = 10_000,
+        hold: float = 10.0,
+        listener: Listener | None = None,
+        **settings: Any,  # noqa: ANN401 - passed to resolve_settings
+    ) -> Self:
+        """A client configured as SAP's SDKs are.
+
+        Each setting comes from the first of: these arguments, ``AICORE_*`` variables,
+        ``AICORE_SERVICE_KEY``, ``~/.aicore/config.json`` (or a profile's), ``VCAP_SERVICES``.
+        """
+        resolved = resolve_settings(profile=profile, **settings)
+        client = cls.__new__(cls)
+        client._setup(  # noqa: SLF001 - the alternative constructor
+            resolved,
+            auth=None,
+            limits=limits,
+            retry=retry,
+            transport=transport,
+            engine=_engine_settings(stop_wait, poll_interval, page_size, hold),
+            listener=listener,
+            clock=None,
+            sleep=None,
+            wall_clock=None,
+        )
+        return client
+
+    def _setup(
+        self,
+        settings: Settings,
+        *,
+        auth: Auth | None,
+        limits: Limits | None,
+        retry: RetryPolicy | None,
+        transport: Transport | None,
+        engine: EngineSettings,
+        listener: Listener | None,
+        clock: Clock | None,
+        sleep: Sleep | None,
+        wall_clock: Clock | None,
+    ) -> None:
+        self._base_url = settings.base_url
+        self._resource_group = cast("str", settings.resource_group)
+        self._limits = limits or Limits()
+        self._retry = retry or RetryPolicy()
+        self._transport = transport or AiohttpTransport(connections=self._limits.concurrency)
+        self._engine_settings = engine
+        self._listener = listener
+        self._clock = clock or time.monotonic
+        self._sleep = sleep or asyncio.sleep
+        self._wall_clock = wall_clock or time.time
+        self._auth = auth or _auth_from(
+            settings, clock=self._clock, sleep=self._sleep, retry=self._retry
+        )
+        self._bulk: dict[Kind, bool] | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<BulkClient {self._base_url} resource_group={self._resource_group!r} "
+            f"limits={self._limits!r}>"
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close connections."""
+        if not self._closed:
+            self._closed = True
+            await self._transport.aclose()
+            if isinstance(self._auth, X509Credentials):
+                await self._auth.aclose()
+
+    async def delete(
+        self,
+        kind: Kind,
+        ids: Ids,
+        *,
+        deadline: float | None = None,
+        listener: Listener | None = None,
+    ) -> Report:
+        """Delete every item of ``ids``, stopping first whatever must be stopped.
+
+        Returns a report with every distinct ID exactly once. Per-item failures are in the
+        report, not raised; call ``report.raise_for_failures()`` to raise them.
+
+        Raises:
+            InputError: A malformed ID or an unknown kind, before anything is sent.
+            AuthenticationError: The credentials were refused.
+
+        """
+        return await self._run(kind, ids, Target.DELETED, deadline=deadline, listener=listener)
+
+    async def stop(
+        self,
+        kind: Kind,
+        ids: Ids,
+        *,
+        deadline: float | None = None,
+        listener: Listener | None = None,
+    ) -> Report:
+        """Stop every PENDING or RUNNING item of ``ids``; the others are reported as they are."""
+        return await self._run(kind, ids, Target.STOPPED, deadline=deadline, listener=listener)
+
+    async def plan(
+        self,
+        kind: Kind,
+        ids: Ids,
+        *,
+        target: Literal["DELETED", "STOPPED"] | Target = "DELETED",
+    ) -> Plan:
+        """A dry run: read statuses and say what a run would do, without changing anything."""
+        wanted = _target(target)
+        engine, duplicates, caller = await self._prepare(kind, ids, wanted, listener=None)
+        counts = engine.plan()
+        return Plan(
+            kind=kind,
+            target=wanted,
+            items=tuple(
+                PlannedItem(
+                    item_id, s.status.value if s.status else None, s.path or Path.SKIP, s.message
+                )
+                for item_id, s in engine.items.items()
+            ),
+            paths={path.value: n for path, n in counts.items()},
+            requests=minimum_requests(counts, batch=engine.batch_size),
+            reads=caller.counters.requests,
+            duplicates=duplicates,
+        )
+
+    async def _run(
+        self,
+        kind: Kind,
+        ids: Ids,
+        target: Target,
+        *,
+        deadline: float | None,
+        listener: Listener | None,
+    ) -> Report:
+        started = self._clock()
+        engine, duplicates, caller = await self._prepare(kind, ids, target, listener=listener)
+        engine.plan()
+        try:
+            with anyio.move_on_after(deadline) as scope:
+                await engine.dispatch()
+            if scope.cancelled_caught:
+                engine.finish(f"the run's deadline of {deadline:g} s passed first")
+        except BulkError as error:
+            # The run as a whole broke (say, the token endpoint stopped answering): every
+            # item is still accounted for, with what we know.
+            engine.finish(f"the run stopped: {error}")
+        counters = caller.counters
+        return Report.build(
+            kind=kind,
+            target=target,
+            items=tuple(engine.result(item_id) for item_id in engine.items),
+            requests=counters.requests,
+            mutating_requests=counters.mutating,
+            retries=counters.retries,
+            throttled=counters.throttled,
+            duplicates=duplicates,
+            seconds=self._clock() - started,
+        )
+
+    async def _prepare(
+        self, kind: Kind, ids: Ids, target: Target, *, listener: Listener | None
+    ) -> tuple[Engine, int, Caller]:
+        if kind not in KINDS:
+            raise InputError(f"unknown kind {kind!r}: use 'executions' or 'deployments'")
+        if self._closed:
+            raise InputError("this BulkClient is closed")
+        if isinstance(ids, AsyncIterable):
+            distinct, duplicates = await intake_async(ids)
+        else:
+            distinct, duplicates = intake(ids)
+        events = _fan_out(self._listener, listener)
+        caller = Caller(
+            transport=self._transport,
+            auth=self._auth,
+            pacer=Pacer(self._clock, self._sleep, self._limits.rate),
+            limiter=anyio.CapacityLimiter(self._limits.concurrency),
+            retry=self._retry,
+            budget=RetryBudget(_budget(self._retry, len(distinct))),
+            clock=self._clock,
+            sleep=self._sleep,
+            wall_clock=self._wall_clock,
+            listener=events,
+        )
+        # The token first: bad credentials fail here, before anything else is sent.
+        await self._auth.token(self._transport)
+        api = Api(caller, self._base_url, self._resource_group)
+        engine = Engine(
+            api=api,
+            kind=kind,
+            target=target,
+            bulk=True,
+            items={item_id: ItemState() for item_id in distinct},
+            settings=self._engine_settings,
+            clock=self._clock,
+            sleep=self._sleep,
+            listener=events,
+        )
+        try:
+            if self._bulk is None:
+                self._bulk = await api.bulk_capabilities()
+            engine.bulk = self._bulk[kind]
+        except AuthenticationError:
+            raise
+        except ServiceError as error:
+            # No meta, no safe plan: every item fails, none is lost.
+            engine.finish(f"could not read the service's capabilities: {error}")
+            return engine, duplicates, caller
+        await engine.resolve()
+        return engine, duplicates, caller
+
+
+def _engine_settings(
+    stop_wait: float, poll_interval: float, page_size: int, hold: float
+) -> EngineSettings:
+    if not 1 <= page_size <= 100_000:  # noqa: PLR2004
+        raise InputError(f"page_size must be between 1 and 100000, got {page_size}")
+    for name, value in (("stop_wait", stop_wait), ("poll_interval", poll_interval), ("hold", hold)):
+        if value < 0:
+            raise InputError(f"{name} must be >= 0 seconds, got {value}")
+    return EngineSettings(
+        page_size=page_size, stop_wait=stop_wait, poll_interval=poll_interval, hold=hold
+    )
+
+
+def _auth_from(settings: Settings, *, clock: Clock, sleep: Sleep, retry: RetryPolicy) -> Auth:
+    if settings.token is not None:
+        return StaticToken(settings.token)
+    if settings.client_secret is not None and settings.auth_url is not None:
+        return ClientCredentials(
+            settings.auth_url,
+            cast("str", settings.client_id),
+            settings.client_secret,
+            clock=clock,
+            sleep=sleep,
+            retry=retry,
+        )
+    return X509Credentials(
+        cast("str", settings.cert_url or settings.auth_url),
+        cast("str", settings.client_id),
+        cert_file=settings.cert_file,
+        key_file=settings.key_file,
+        cert_pem=settings.cert_pem,
+        key_pem=settings.key_pem,
+        clock=clock,
+        sleep=sleep,
+        retry=retry,
+    )
+
+
+def _budget(retry: RetryPolicy, items: int) -> int:
+    """Retries for the whole run: as set, or 20 plus two per request the items need."""
+    if retry.budget is not None:
+        return retry.budget
+    return 20 + 2 * (items // 50 + 1)
+
+
+def _target(value: str | Target) -> Target:
+    try:
+        return Target(value)
+    except ValueError:
+        raise InputError(f"unknown target {value!r}: use 'DELETED' or 'STOPPED'") from None
+
+
+def _fan_out(*listeners: Listener | None) -> Listener | None:
+    active = [listener for listener in listeners if listener is not None]
+    if not active:
+        return None
+    if len(active) == 1:
+        return active[0]
+
+    def both(event: Any) -> None:  # noqa: ANN401 - any event
+        for listener in active:
+            listener(event)
+
+    return both

@@ -1,0 +1,451 @@
+"""The dispatcher: runs a cleanup from statuses to a settled outcome for every item.
+
+One run, in order: read statuses (list pages or single reads, whichever costs fewer
+requests), decide every item's path, send the first changes (stops first), then keep going
+as answers arrive:
+
+* a stop accepted on the way to a delete puts the item in the *waiting* set; a poller lists
+  the STOPPING items now and then, and an item that has left STOPPING is deleted;
+* a per-item ``01010076`` ("cannot be changed") means the status moved under us, and an item
+  missing from an answer (a cut-off body) may or may not have changed: either way the item is
+  read again and takes the path its fresh status calls for (at most ``_MAX_REREADS`` times),
+  never a blind re-send;
+* later changes are packed into full requests at once, and a partial request goes out when
+  nothing else could still fill it (or after ``hold`` seconds).
+
+Every item ends with exactly one outcome. Whatever is unsettled when the run ends early
+(deadline, a run-wide error) is ``unknown`` if it may have been changed, ``failed`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Final
+
+import anyio
+import anyio.abc
+import attrs
+
+from aicore_bulk._api import Api, ChangeAnswer, ItemAnswer, Op
+from aicore_bulk._caller import Failure
+from aicore_bulk._errors import AuthenticationError, ServiceError
+from aicore_bulk._events import ItemSettled, Listener, PhaseDone, PlanReady
+from aicore_bulk._models import MAX_BATCH, Kind, Outcome, Status, Target
+from aicore_bulk._planner import SETTLED_PATHS, Path, decide, first_op, minimum_requests, pack
+from aicore_bulk._report import ItemResult
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+Read = Status | None | Failure
+
+#: How often one item may be read again before we give up on it.
+_MAX_REREADS: Final = 3
+_NOT_FOUND: Final = 404
+#: Stands for an item that a request carried but whose answer did not mention it.
+_NO_ANSWER: Final = ItemAnswer("refused", None, "no answer for this item")
+_SETTLED_OUTCOME: Final = {
+    Path.UNCHANGED: Outcome.UNCHANGED,
+    Path.ABSENT: Outcome.ALREADY_ABSENT,
+    Path.SKIP: Outcome.SKIPPED,
+}
+
+
+@attrs.define(slots=True)
+class ItemState:
+    """Everything the engine knows about one item while it runs."""
+
+    status: Status | None = None
+    path: Path | None = None
+    outcome: Outcome | None = None
+    code: str | None = None
+    message: str | None = None
+    attempts: int = 0
+    #: A request carrying this item may have acted without telling us.
+    unconfirmed: bool = False
+    #: Our stop was accepted (the item is on its way to STOPPED because of us).
+    stopped_by_us: bool = False
+    rereads: int = 0
+    in_flight: bool = False
+    waiting_since: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class EngineSettings:
+    """Knobs of one run (see :class:`~aicore_bulk.BulkClient`)."""
+
+    page_size: int = 10_000
+    stop_wait: float = 600.0
+    poll_interval: float = 2.0
+    hold: float = 10.0
+
+
+@attrs.define(eq=False)
+class Engine:
+    """One cleanup of one kind in one resource group."""
+
+    api: Api
+    kind: Kind
+    target: Target
+    bulk: bool
+    items: dict[str, ItemState]
+    settings: EngineSettings
+    clock: Clock
+    sleep: Sleep
+    listener: Listener | None = None
+    _later: list[Op] = attrs.field(factory=list, init=False)
+    _later_since: float | None = attrs.field(default=None, init=False)
+    _waiting: dict[str, None] = attrs.field(factory=dict, init=False)
+    _busy: int = attrs.field(default=0, init=False)
+    _waiter_running: bool = attrs.field(default=False, init=False)
+    _group: anyio.abc.TaskGroup | None = attrs.field(default=None, init=False)
+    #: Items in the resource group (from ``$count``): what listing it costs.
+    _group_size: int = attrs.field(default=0, init=False)
+
+    # Reading statuses.
+
+    async def resolve(self) -> None:
+        """Learn every item's status with the fewest reads."""
+        if not self.items:
+            return
+        try:
+            self._group_size = await self.api.count(self.kind)
+            for item_id, read in (await self._read_statuses(self.items)).items():
+                if isinstance(read, Failure):
+                    message = f"could not read its status: {read.message}"
+                    self._settle(item_id, Outcome.FAILED, None, message)
+                else:
+                    self.items[item_id].status = read
+        except AuthenticationError:
+            raise
+        except ServiceError as error:
+            # Without statuses nothing can be changed safely: every item fails, none is lost.
+            self.finish(f"could not read statuses: {error}")
+        self._emit(PhaseDone("resolve"))
+
+    async def _read_statuses(self, ids: Iterable[str]) -> dict[str, Read]:
+        """Statuses of ``ids`` by the cheaper way: list the whole group, or read each.
+
+        Listing costs ``ceil(group size / page_size)`` requests, single reads one per item.
+        An item the list does not show does not exist (here): its status is None.
+        """
+        wanted = list(ids)
+        pages = max(1, math.ceil(self._group_size / self.settings.page_size))
+        if pages <= len(wanted):
+            found: dict[str, Read] = dict.fromkeys(wanted)
+            async for page in self.api.list_statuses(self.kind, page_size=self.settings.page_size):
+                for item_id, status in page:
+                    if item_id in found:
+                        found[item_id] = status
+            return found
+        results: dict[str, Read] = {}
+
+        async def read(item_id: str) -> None:
+            results[item_id] = await self.api.get_status(self.kind, item_id)
+
+        async with anyio.create_task_group() as group:
+            for item_id in wanted:
+                group.start_soon(read, item_id)
+        return results
+
+    def plan(self) -> Counter[Path]:
+        """Give every item its path; settle those that need nothing. Returns the path counts."""
+        counts: Counter[Path] = Counter()
+        for item_id, state in self.items.items():
+            if state.outcome is not None:
+                continue
+            state.path, reason = decide(self.kind, self.target, state.status)
+            counts[state.path] += 1
+            if state.path in SETTLED_PATHS:
+                self._settle(item_id, _SETTLED_OUTCOME[state.path], None, reason)
+        self._emit(
+            PlanReady(
+                kind=self.kind,
+                target=self.target,
+                paths={path.value: n for path, n in counts.items()},
+                total=len(self.items),
+                requests=minimum_requests(counts, batch=self.batch_size),
+            )
+        )
+        return counts
+
+    @property
+    def batch_size(self) -> int:
+        """Items per request: 100 in bulk, 1 with single calls."""
+        return MAX_BATCH if self.bulk else 1
+
+    # Dispatching.
+
+    async def dispatch(self) -> None:
+        """Send every change the plan calls for, until every item has settled."""
+        first: list[Op] = []
+        for item_id, state in self.items.items():
+            if state.outcome is not None or state.path is None:
+                continue
+            if state.path is Path.WAIT_THEN_DELETE:
+                self._wait_for(item_id)
+                continue
+            op_target = first_op(state.path)
+            if op_target is not None:
+                first.append(Op(item_id, op_target))
+        async with anyio.create_task_group() as group:
+            self._group = group
+            for batch in pack(first, size=self.batch_size):
+                self._send(batch)
+            self._start_waiter()
+        self._group = None
+        self._emit(PhaseDone("dispatch"))
+
+    def _send(self, batch: Sequence[Op]) -> None:
+        for op in batch:
+            state = self.items[op.id]
+            state.in_flight = True
+            state.attempts += 1
+        self._start(self._run_batch, list(batch))
+
+    async def _run_batch(self, batch: list[Op]) -> None:
+        if self.bulk:
+            answer = await self.api.change_in_bulk(self.kind, batch)
+        else:
+            answer = await self.api.change_one(self.kind, batch[0])
+        if self.bulk and answer.status == _NOT_FOUND:
+            # Meta promised a bulk endpoint that is not there: fall back to single changes.
+            self.bulk = False
+            for op in batch:
+                self.items[op.id].in_flight = False
+                self.items[op.id].attempts -= 1
+            self._queue(batch)
+            return
+        self._absorb(batch, answer)
+
+    def _absorb(self, batch: Sequence[Op], answer: ChangeAnswer) -> None:
+        recheck: list[tuple[Op, ItemAnswer]] = []
+        for op in batch:
+            state = self.items[op.id]
+            state.in_flight = False
+            if state.outcome is not None:
+                continue
+            state.unconfirmed |= answer.unsure
+            if answer.failure is not None:
+                state.unconfirmed |= answer.failure.maybe_applied
+                outcome = Outcome.UNKNOWN if state.unconfirmed else Outcome.FAILED
+                self._settle(op.id, outcome, None, answer.failure.message)
+            elif op.id in answer.unanswered:
+                # The change may have happened: find out before sending anything again.
+                state.unconfirmed = True
+                self._recheck_later(op, _NO_ANSWER, recheck)
+            elif answer.answers[op.id].kind == "conflict":
+                self._recheck_later(op, answer.answers[op.id], recheck)
+            else:
+                self._on_answer(op, answer.answers[op.id])
+        if recheck:
+            self._start(self._recheck, recheck)
+
+    def _on_answer(self, op: Op, answer: ItemAnswer) -> None:
+        state = self.items[op.id]
+        if answer.kind == "accepted":
+            if op.target is Target.DELETED:
+                self._settle(op.id, Outcome.DELETED, None, answer.message)
+                return
+            state.stopped_by_us = True
+            if self.target is Target.STOPPED:
+                self._settle(op.id, Outcome.STOPPED, None, answer.message)
+            else:
+                self._wait_for(op.id)
+        elif answer.kind == "not_found":
+            if state.unconfirmed and op.target is Target.DELETED:
+                # After an unconfirmed delete, "not found" is most likely our own doing.
+                self._settle(op.id, Outcome.DELETED, None, "gone after our unconfirmed delete")
+            else:
+                self._settle(op.id, Outcome.ALREADY_ABSENT, answer.code, answer.message)
+        else:
+            self._settle(op.id, Outcome.FAILED, answer.code, answer.message)
+
+    # Reading again when an answer surprised us.
+
+    def _recheck_later(
+        self, op: Op, answer: ItemAnswer, recheck: list[tuple[Op, ItemAnswer]]
+    ) -> None:
+        state = self.items[op.id]
+        if state.rereads >= _MAX_REREADS:
+            outcome = Outcome.UNKNOWN if state.unconfirmed else Outcome.FAILED
+            self._settle(op.id, outcome, answer.code, answer.message)
+        else:
+            state.rereads += 1
+            recheck.append((op, answer))
+
+    async def _recheck(self, ops: list[tuple[Op, ItemAnswer]]) -> None:
+        """Read the items again (as cheaply as possible), then re-plan each."""
+        try:
+            reads = await self._read_statuses(op.id for op, _ in ops)
+        except ServiceError as error:
+            failed = Failure(maybe_applied=False, status=error.status, message=str(error))
+            reads = {op.id: failed for op, _ in ops}
+        for op, answer in ops:
+            self._replan(op, answer, reads[op.id])
+
+    def _replan(self, op: Op, answer: ItemAnswer, read: Read) -> None:
+        """Take the path an item's fresh status calls for, minding our own earlier changes."""
+        state = self.items[op.id]
+        if isinstance(read, Failure):
+            outcome = Outcome.UNKNOWN if state.unconfirmed else Outcome.FAILED
+            self._settle(op.id, outcome, answer.code, f"{answer.message}; {read.message}")
+            return
+        state.status = read
+        if read is None and state.unconfirmed and op.target is Target.DELETED:
+            self._settle(op.id, Outcome.DELETED, None, "gone after our unconfirmed delete")
+            return
+        path, reason = decide(self.kind, self.target, read)
+        if state.unconfirmed and op.target is Target.STOPPED and read is Status.STOPPING:
+            state.stopped_by_us = True  # our unconfirmed stop did happen
+        if state.stopped_by_us and read is not None:
+            # Our stop is under way or done: never stop it again.
+            if self.target is Target.STOPPED:
+                self._settle(op.id, Outcome.STOPPED, None, f"stopped; now {read.value}")
+                return
+            if path in {Path.STOP_THEN_DELETE, Path.WAIT_THEN_DELETE}:
+                self._wait_for(op.id)
+                return
+        state.path = path
+        if path in SETTLED_PATHS:
+            code = answer.code if path is Path.SKIP else None
+            self._settle(op.id, _SETTLED_OUTCOME[path], code, reason)
+        elif path is Path.WAIT_THEN_DELETE:
+            self._wait_for(op.id)
+        else:
+            op_target = first_op(path)
+            if op_target is not None:
+                self._queue([Op(op.id, op_target)])
+
+    # Waiting for STOPPING to pass.
+
+    def _wait_for(self, item_id: str) -> None:
+        state = self.items[item_id]
+        if state.waiting_since is None:
+            state.waiting_since = self.clock()
+        self._waiting[item_id] = None
+        self._start_waiter()
+
+    def _start_waiter(self) -> None:
+        if self._waiting and not self._waiter_running and self._group is not None:
+            self._waiter_running = True
+            self._start(self._wait_loop)
+
+    async def _wait_loop(self) -> None:
+        try:
+            while self._waiting:
+                await self.sleep(self.settings.poll_interval)
+                await self._poll()
+                self._flush(hold_check=True)
+        finally:
+            self._waiter_running = False
+
+    async def _poll(self) -> None:
+        stopping: set[str] = set()
+        try:
+            async for page in self.api.list_statuses(
+                self.kind, status=Status.STOPPING, page_size=self.settings.page_size
+            ):
+                stopping.update(item_id for item_id, _ in page)
+        except ServiceError:
+            return  # nothing learned this round; the deadline still applies
+        now = self.clock()
+        ready: list[Op] = []
+        for item_id in list(self._waiting):
+            state = self.items[item_id]
+            if item_id not in stopping:
+                del self._waiting[item_id]
+                ready.append(Op(item_id, Target.DELETED))
+            elif state.waiting_since is not None and (
+                now - state.waiting_since >= self.settings.stop_wait
+            ):
+                done = "stopped, but " if state.stopped_by_us else ""
+                self._settle(
+                    item_id,
+                    Outcome.FAILED,
+                    None,
+                    f"{done}still STOPPING after {self.settings.stop_wait:g} s; not deleted",
+                )
+        self._queue(ready, flush=False)
+
+    # Packing later changes.
+
+    def _queue(self, ops: Iterable[Op], *, flush: bool = True) -> None:
+        for op in ops:
+            if not self._later:
+                self._later_since = self.clock()
+            self._later.append(op)
+        if flush:
+            self._flush()
+
+    def _flush(self, *, hold_check: bool = False) -> None:
+        """Send full requests now; a partial one when nothing else could still fill it."""
+        size = self.batch_size
+        while len(self._later) >= size:
+            batch, self._later = self._later[:size], self._later[size:]
+            self._send(batch)
+        if not self._later:
+            self._later_since = None
+            return
+        idle = self._busy == 0 and not self._waiting
+        held_long = (
+            hold_check
+            and self._later_since is not None
+            and self.clock() - self._later_since >= self.settings.hold
+        )
+        if idle or held_long:
+            batch, self._later = self._later, []
+            self._later_since = None
+            self._send(batch)
+
+    def _start(self, func: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run ``func`` in the run's task group; when it ends, flush what it queued."""
+        if self._group is None:  # pragma: no cover - only called while dispatching
+            raise RuntimeError("not dispatching")
+        self._busy += 1
+
+        async def tracked() -> None:
+            try:
+                await func(*args)
+            finally:
+                self._busy -= 1
+                self._flush()
+
+        self._group.start_soon(tracked)
+
+    # Outcomes.
+
+    def _settle(
+        self, item_id: str, outcome: Outcome, code: str | None, message: str | None
+    ) -> None:
+        state = self.items[item_id]
+        if state.outcome is not None:
+            return
+        state.outcome, state.code, state.message = outcome, code, message
+        self._waiting.pop(item_id, None)
+        if self.listener is not None:
+            self.listener(ItemSettled(self.result(item_id)))
+
+    def finish(self, reason: str) -> None:
+        """Settle whatever is still open when the run ends early."""
+        for item_id, state in self.items.items():
+            if state.outcome is None:
+                maybe = state.unconfirmed or state.in_flight
+                self._settle(item_id, Outcome.UNKNOWN if maybe else Outcome.FAILED, None, reason)
+
+    def result(self, item_id: str) -> ItemResult:
+        """One item's result as the report shows it."""
+        state = self.items[item_id]
+        return ItemResult(
+            id=item_id,
+            outcome=state.outcome or Outcome.UNKNOWN,
+            code=state.code,
+            message=state.message,
+            attempts=state.attempts,
+            status=state.status.value if state.status is not None else None,
+        )
+
+    def _emit(self, event: PlanReady | PhaseDone) -> None:
+        if self.listener is not None:
+            self.listener(event)

@@ -1,0 +1,131 @@
+"""The planner: pure decisions, no I/O.
+
+* :func:`intake` validates IDs and drops repeats (first-seen order);
+* :func:`decide` picks each item's path from its status and the contract's table;
+* :func:`pack` cuts changes into requests of 1..100 distinct IDs, stops first;
+* :func:`minimum_requests` is the lower bound the engine meets with no faults.
+
+The paths::
+
+    target DELETED                          target STOPPED
+    PENDING, RUNNING   stop_then_delete     PENDING, RUNNING             stop
+    STOPPING           wait_then_delete     STOPPING, STOPPED, DEAD,
+    STOPPED, DEAD,     delete               COMPLETED                    unchanged
+    UNKNOWN, COMPLETED*                     UNKNOWN                      skip
+    not found          absent               not found                    absent
+
+    * COMPLETED is deletable for executions only.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from typing import Final
+
+from aicore_bulk._api import Op
+from aicore_bulk._errors import InputError
+from aicore_bulk._models import ID_PATTERN, MAX_BATCH, STOPPABLE, Kind, Status, Target, deletable
+
+
+class Path(enum.StrEnum):
+    """What will be done to one item."""
+
+    DELETE = "delete"
+    STOP = "stop"
+    STOP_THEN_DELETE = "stop_then_delete"
+    WAIT_THEN_DELETE = "wait_then_delete"
+    UNCHANGED = "unchanged"
+    ABSENT = "absent"
+    SKIP = "skip"
+
+
+#: Paths that send nothing.
+SETTLED_PATHS: Final = frozenset({Path.UNCHANGED, Path.ABSENT, Path.SKIP})
+
+
+def check_id(item_id: object, position: int) -> str:
+    """The ID if it matches the AI API's pattern; otherwise :class:`InputError` naming it."""
+    if not isinstance(item_id, str):
+        raise InputError(f"ID #{position} is a {type(item_id).__name__}, not a string")
+    if not ID_PATTERN.fullmatch(item_id):
+        shown = item_id if len(item_id) <= 80 else item_id[:77] + "..."  # noqa: PLR2004
+        raise InputError(
+            f"ID #{position} {shown!r} is not a valid AI Core ID "
+            "(4 to 64 letters, digits, '_', '.' or '-')"
+        )
+    return item_id
+
+
+def intake(ids: Iterable[object]) -> tuple[dict[str, None], int]:
+    """Distinct valid IDs in first-seen order, and how many repeats were dropped."""
+    if isinstance(ids, str | bytes):
+        raise InputError("ids must be an iterable of IDs, not a single string")
+    seen: dict[str, None] = {}
+    total = 0
+    for total, item_id in enumerate(ids, start=1):
+        seen[check_id(item_id, total)] = None
+    return seen, total - len(seen)
+
+
+async def intake_async(ids: AsyncIterable[object]) -> tuple[dict[str, None], int]:
+    """:func:`intake` for an async iterable, consumed as it streams."""
+    seen: dict[str, None] = {}
+    total = 0
+    async for item_id in ids:
+        total += 1
+        seen[check_id(item_id, total)] = None
+    return seen, total - len(seen)
+
+
+def decide(  # noqa: PLR0911 - one return per row of the table
+    kind: Kind, target: Target, status: Status | None
+) -> tuple[Path, str | None]:
+    """An item's path, and the reason when it is skipped or left unchanged."""
+    if status is None:
+        return Path.ABSENT, "not found"
+    if target is Target.STOPPED:
+        if status in STOPPABLE:
+            return Path.STOP, None
+        if status is Status.UNKNOWN:
+            return Path.SKIP, "status UNKNOWN cannot be stopped (it can be deleted)"
+        return Path.UNCHANGED, f"already {status.value}"
+    if status in STOPPABLE:
+        return Path.STOP_THEN_DELETE, None
+    if status is Status.STOPPING:
+        return Path.WAIT_THEN_DELETE, None
+    if deletable(kind, status):
+        return Path.DELETE, None
+    return Path.SKIP, f"{kind} in status {status.value} cannot be deleted"
+
+
+def first_op(path: Path) -> Target | None:
+    """The change an item on ``path`` needs first (None: nothing to send yet)."""
+    if path in {Path.STOP, Path.STOP_THEN_DELETE}:
+        return Target.STOPPED
+    if path is Path.DELETE:
+        return Target.DELETED
+    return None
+
+
+def pack(ops: Sequence[Op], *, size: int = MAX_BATCH) -> list[list[Op]]:
+    """Requests of at most ``size`` changes, stops first so that their wait starts soonest.
+
+    The ops must have distinct IDs (one change per item per phase), so every request does.
+    """
+    ordered = sorted(ops, key=lambda op: op.target is not Target.STOPPED)
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def minimum_requests(paths: Mapping[Path, int], *, batch: int = MAX_BATCH) -> int:
+    """The fewest mutating requests a pipelined run needs, with no faults.
+
+    Changes that can go at once (deletes, stops) fill ``ceil(n / 100)`` requests; the deletes
+    that must wait for a stop to finish fill ``ceil(m / 100)`` more. Holding back some
+    immediate deletes to share those later requests could save at most one request, and
+    would make those items wait for the stops: we do not.
+    """
+    now = sum(paths.get(p, 0) for p in (Path.DELETE, Path.STOP, Path.STOP_THEN_DELETE))
+    later = sum(paths.get(p, 0) for p in (Path.STOP_THEN_DELETE, Path.WAIT_THEN_DELETE))
+    return math.ceil(now / batch) + math.ceil(later / batch)

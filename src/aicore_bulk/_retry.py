@@ -1,0 +1,80 @@
+"""When to retry, and how long to wait: exponential backoff with full jitter, and Retry-After."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections.abc import Callable, Iterator, Mapping
+
+import attrs
+import backoff
+from attrs import validators as v
+
+#: Statuses worth another try: throttling and a gateway's or server's bad moment.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How hard to try (names follow stamina).
+
+    Attributes:
+        attempts: Tries per request, the first included.
+        timeout: Seconds one request may take.
+        wait_initial: The first backoff, in seconds; it doubles each try.
+        wait_max: The longest backoff, and the longest ``Retry-After`` honoured.
+        wait_jitter: Full jitter (a random wait between 0 and the backoff) when True.
+        budget: Retries allowed in the whole run; None means 20 plus one per planned request.
+            When it runs out, requests fail instead of being sent again.
+
+    """
+
+    attempts: int = attrs.field(default=6, validator=v.ge(1))
+    timeout: float = attrs.field(default=30.0, validator=v.gt(0))
+    wait_initial: float = attrs.field(default=0.5, validator=v.ge(0))
+    wait_max: float = attrs.field(default=30.0, validator=v.ge(0))
+    wait_jitter: bool = True
+    budget: int | None = attrs.field(default=None, validator=v.optional(v.ge(0)))
+
+
+def backoff_waits(policy: RetryPolicy) -> Iterator[float]:
+    """Seconds to wait before each retry: exponential, capped, with full jitter if asked."""
+    waits = backoff.expo(base=2, factor=policy.wait_initial, max_value=policy.wait_max)
+    next(waits)  # backoff's generators start by yielding None (prime the generator)
+    for wait in waits:
+        yield backoff.full_jitter(wait) if policy.wait_jitter else float(wait)
+
+
+def retry_after(headers: Mapping[str, str], *, now: Callable[[], float]) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or HTTP date), if any."""
+    raw = next((value for name, value in headers.items() if name.lower() == "retry-after"), None)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - now()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+@attrs.define
+class RetryBudget:
+    """Retries left in the run; shared by every request."""
+
+    left: int
+    used: int = 0
+
+    def take(self) -> bool:
+        """Use one retry; False when none are left."""
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        self.used += 1
+        return True

@@ -1,0 +1,164 @@
+"""The I/O seam: a small :class:`Transport` protocol, and its aiohttp and in-memory forms.
+
+The engine sends every request through a ``Transport``; nothing above this module knows
+aiohttp. A transport never retries and never interprets statuses: that is the engine's job.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal, Protocol
+
+import aiohttp
+import attrs
+
+
+@attrs.frozen
+class Request:
+    """One HTTP request, as the engine means it."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)  # holds the bearer token
+    params: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes | None = None
+    #: A form body (the token endpoint), sent URL-encoded.
+    form: Mapping[str, str] | None = attrs.field(default=None, repr=False)
+    timeout: float = 30.0
+
+
+@attrs.frozen
+class Response:
+    """One HTTP answer: status, headers and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+FailureKind = Literal["connect", "dropped", "timeout"]
+
+
+class TransportError(Exception):
+    """No answer came back.
+
+    Attributes:
+        kind: ``connect`` (the request never left: safe to send again), ``dropped``
+            (the connection broke after sending) or ``timeout``. After the last two, the
+            server may or may not have acted on the request.
+
+    """
+
+    def __init__(self, kind: FailureKind, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind: FailureKind = kind
+
+    @property
+    def maybe_applied(self) -> bool:
+        """Whether the server might have acted on the request."""
+        return self.kind != "connect"
+
+
+class Transport(Protocol):
+    """Sends one request and returns its answer, or raises :class:`TransportError`."""
+
+    async def send(self, request: Request) -> Response:
+        """Send ``request``; raise :class:`TransportError` when no answer comes back."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+class AiohttpTransport:
+    """A :class:`Transport` over an aiohttp session, with TLS verification on.
+
+    Args:
+        connections: Connection pool size; the engine's concurrency limit should not exceed it.
+        ssl_context: A custom TLS context (an X.509 client certificate, a private CA).
+            None uses the system's trust store and verifies certificates.
+
+    """
+
+    def __init__(
+        self, *, connections: int = 100, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        self._connections = connections
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"<AiohttpTransport connections={self._connections}>"
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Created lazily so that the session binds to the loop that uses it.
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl)
+            self._session = aiohttp.ClientSession(
+                connector=connector, skip_auto_headers=("User-Agent",), raise_for_status=False
+            )
+        return self._session
+
+    async def send(self, request: Request) -> Response:
+        """Send one request over the pooled session."""
+        session = self._open()
+        data: bytes | Mapping[str, str] | None = request.body
+        if request.form is not None:
+            data = dict(request.form)
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                params=dict(request.params) or None,
+                data=data,
+                timeout=aiohttp.ClientTimeout(total=request.timeout),
+            ) as response:
+                body = await response.read()
+                return Response(response.status, dict(response.headers), body)
+        except aiohttp.ClientConnectorError as error:
+            raise TransportError("connect", _describe(error)) from None
+        except TimeoutError:
+            raise TransportError("timeout", f"no answer within {request.timeout} s") from None
+        except aiohttp.ClientError as error:
+            raise TransportError("dropped", _describe(error)) from None
+
+    async def aclose(self) -> None:
+        """Close the session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _describe(error: BaseException) -> str:
+    # aiohttp's messages can embed the request; the type and its first line are enough.
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(
+        ": "
+    )
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class MockTransport:
+    """A :class:`Transport` that answers from a function, without any network (as httpx's).
+
+    Args:
+        handler: An async function from :class:`Request` to :class:`Response`; it may raise
+            :class:`TransportError` to simulate a dropped connection or a timeout.
+
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.closed = False
+
+    async def send(self, request: Request) -> Response:
+        """Answer with the handler."""
+        return await self._handler(request)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+        self.closed = True
