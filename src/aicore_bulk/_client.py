@@ -310,8 +310,12 @@ class BulkClient:
         engine, duplicates, caller = await self._prepare(kind, ids, target, listener=listener)
         engine.plan()
         try:
-            with anyio.move_on_after(deadline) as scope:
-                await engine.dispatch()
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as timer:
+                    if deadline is not None:
+                        timer.start_soon(_expire, self._sleep, deadline, scope)
+                    await engine.dispatch()
+                    timer.cancel_scope.cancel()
             if scope.cancelled_caught:
                 engine.finish(f"the run's deadline of {deadline:g} s passed first")
         except BulkError as error:
@@ -419,6 +423,12 @@ def _auth_from(settings: Settings, *, clock: Clock, sleep: Sleep, retry: RetryPo
         sleep=sleep,
         retry=retry,
     )
+
+
+async def _expire(sleep: Sleep, seconds: float, scope: anyio.CancelScope) -> None:
+    """Cancel ``scope`` after ``seconds`` of the client's clock (virtual in tests)."""
+    await sleep(seconds)
+    scope.cancel()
 
 
 def _budget(retry: RetryPolicy, items: int) -> int:

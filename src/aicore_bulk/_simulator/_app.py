@@ -95,11 +95,15 @@ def _operation(request: web.Request) -> str:
 async def _bookkeeping(request: web.Request, handler: Handler) -> web.StreamResponse:
     recorder = request.app[SIMULATOR_KEY].recorder
     recorder.requests[_operation(request)] += 1
-    recorder.enter()
+    # In-flight counts the AI API only: the token endpoint is another service in real life.
+    api = request.path.startswith("/v2/")
+    if api:
+        recorder.enter()
     try:
         response = await handler(request)
     finally:
-        recorder.leave()
+        if api:
+            recorder.leave()
     if response.status == _TOO_MANY:
         recorder.throttled += 1
     return response

@@ -1,0 +1,101 @@
+"""The synchronous one-liners, progress events and concurrency limits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import aicore_bulk
+from aicore_bulk import ItemSettled, Limits, Outcome, PhaseDone, PlanReady, RequestSent
+from aicore_bulk.testing import Faults, Simulator, SimulatorConfig, serve_in_thread
+
+
+def test_delete_sync_runs_from_plain_python(monkeypatch):
+    """delete_sync works from synchronous code, configured by AICORE_* variables."""
+    sim = Simulator(SimulatorConfig(stop_delay=0.0))
+    ids = sim.seed("executions", 120, statuses={"RUNNING": 1, "COMPLETED": 3})
+    with serve_in_thread(sim) as server:
+        for name, value in server.environment().items():
+            monkeypatch.setenv(name, value)
+        report = aicore_bulk.delete_sync("executions", ids, poll_interval=0.01)
+
+    assert report.ok
+    assert all(sim.state("executions", i).deleted for i in ids)
+
+
+def test_plan_and_stop_sync(monkeypatch):
+    """plan_sync reads only; stop_sync stops."""
+    sim = Simulator()
+    ids = sim.seed("executions", 10, statuses={"RUNNING": 1})
+    with serve_in_thread(sim) as server:
+        for name, value in server.environment().items():
+            monkeypatch.setenv(name, value)
+        plan = aicore_bulk.plan_sync("executions", ids, target="STOPPED")
+        mutating_after_plan = sim.statistics().mutating_requests
+        report = aicore_bulk.stop_sync("executions", ids)
+
+    assert dict(plan.paths) == {"stop": 10}
+    assert mutating_after_plan == 0
+    assert {i.outcome for i in report} == {Outcome.STOPPED}
+
+
+async def test_sync_entry_points_work_inside_a_running_loop(monkeypatch):
+    """Called where an event loop already runs (a notebook), they use a worker thread."""
+    sim = Simulator()
+    ids = sim.seed("executions", 5, statuses={"DEAD": 1})
+    with serve_in_thread(sim) as server:
+        for name, value in server.environment().items():
+            monkeypatch.setenv(name, value)
+        report = aicore_bulk.delete_sync("executions", ids)
+
+    assert report.ok
+
+
+async def test_progress_events_follow_the_run(make_client, aicore_simulator):
+    """A listener sees the plan, every request, each item settling, and the phases end."""
+    ids = aicore_simulator.seed("executions", 250, statuses={"RUNNING": 1, "DEAD": 4})
+    events = []
+    async with make_client(listener=events.append) as client:
+        report = await client.delete("executions", ids)
+
+    plans = [e for e in events if isinstance(e, PlanReady)]
+    settled = [e.result.id for e in events if isinstance(e, ItemSettled)]
+    sent = [e for e in events if isinstance(e, RequestSent)]
+    assert len(plans) == 1
+    assert plans[0].paths == {"delete": 200, "stop_then_delete": 50}
+    assert plans[0].requests == report.summary.mutating_requests == 4
+    assert sorted(settled) == sorted(ids)
+    assert len(sent) == report.summary.requests
+    assert [e.phase for e in events if isinstance(e, PhaseDone)] == ["resolve", "dispatch"]
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+@pytest.mark.parametrize(
+    "aicore_simulator_config", [SimulatorConfig(faults=Faults(latency=0.002))], ids=["latency"]
+)
+async def test_requests_in_flight_never_exceed_the_limit(
+    make_client, aicore_simulator, concurrency
+):
+    """The simulator never sees more requests at once than the concurrency limit."""
+    ids = aicore_simulator.seed("executions", 2_000, statuses={"DEAD": 1})
+    aicore_simulator.sleep = asyncio.sleep  # real latency, so requests overlap
+    async with make_client(limits=Limits(concurrency=concurrency)) as client:
+        report = await client.delete("executions", ids)
+
+    assert report.ok
+    assert aicore_simulator.statistics().peak_in_flight == concurrency
+
+
+async def test_deadline_ends_the_run_with_every_item_accounted_for(make_client, aicore_simulator):
+    """When the run's deadline passes, unsettled items are reported, none lost."""
+    aicore_simulator.put("executions", "run-00001", "RUNNING")
+    aicore_simulator.put("executions", "dead-0001", "DEAD")
+    aicore_simulator.store.stop_delay = 10_000.0
+    async with make_client(stop_wait=100_000.0) as client:
+        report = await client.delete("executions", ["run-00001", "dead-0001"], deadline=0.5)
+
+    results = {i.id: i for i in report}
+    assert results["dead-0001"].outcome is Outcome.DELETED
+    assert results["run-00001"].outcome is Outcome.FAILED
+    assert "deadline" in results["run-00001"].message

@@ -1,0 +1,70 @@
+"""The planner's invariants, as properties over random inputs."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aicore_bulk import Path, Status, Target
+from aicore_bulk._api import Op
+from aicore_bulk._planner import decide, intake, minimum_requests, pack
+
+ids = st.text(alphabet="abcdef0123456789-._", min_size=4, max_size=12)
+targets = st.sampled_from(list(Target))
+kinds = st.sampled_from(["executions", "deployments"])
+statuses = st.none() | st.sampled_from(list(Status))
+
+
+@given(st.lists(ids, max_size=300))
+def test_intake_keeps_each_id_once_in_first_seen_order(raw):
+    """Every distinct ID once, in first-seen order; the rest are counted as duplicates."""
+    distinct, duplicates = intake(raw)
+
+    assert list(distinct) == list(dict.fromkeys(raw))
+    assert duplicates == len(raw) - len(distinct)
+
+
+@given(st.dictionaries(ids, targets, max_size=450), st.integers(min_value=1, max_value=100))
+def test_pack_makes_full_requests_of_distinct_ids(changes, size):
+    """Every change once, 1..size per request, distinct IDs, stops first, fewest requests."""
+    ops = [Op(item_id, target) for item_id, target in changes.items()]
+
+    batches = pack(ops, size=size)
+
+    flat = [op for batch in batches for op in batch]
+    assert sorted(flat, key=lambda o: o.id) == sorted(ops, key=lambda o: o.id)
+    assert all(1 <= len(batch) <= size for batch in batches)
+    assert all(len({op.id for op in batch}) == len(batch) for batch in batches)
+    assert len(batches) == math.ceil(len(ops) / size)
+    targets_in_order = [op.target for op in flat]
+    assert targets_in_order == sorted(targets_in_order, key=lambda t: t is not Target.STOPPED)
+
+
+@given(kinds, targets, statuses)
+def test_decide_never_deletes_what_must_be_stopped_or_waited_for(kind, target, status):
+    """No item PENDING, RUNNING or STOPPING gets a delete as its first change."""
+    path, _ = decide(kind, target, status)
+
+    if status in {Status.PENDING, Status.RUNNING, Status.STOPPING}:
+        assert path is not Path.DELETE
+    if target is Target.STOPPED:
+        assert path in {Path.STOP, Path.UNCHANGED, Path.SKIP, Path.ABSENT}
+        assert (path is Path.STOP) == (status in {Status.PENDING, Status.RUNNING})
+    if status is None:
+        assert path is Path.ABSENT
+
+
+@given(st.dictionaries(st.sampled_from(list(Path)), st.integers(0, 5000)))
+def test_minimum_requests_is_the_two_phase_bound(counts):
+    """The bound is ceil(now / 100) + ceil(later / 100), and never below the one-phase bound."""
+    now = (
+        counts.get(Path.DELETE, 0) + counts.get(Path.STOP, 0) + counts.get(Path.STOP_THEN_DELETE, 0)
+    )
+    later = counts.get(Path.STOP_THEN_DELETE, 0) + counts.get(Path.WAIT_THEN_DELETE, 0)
+
+    bound = minimum_requests(counts)
+
+    assert bound == math.ceil(now / 100) + math.ceil(later / 100)
+    assert math.ceil((now + later) / 100) <= bound <= math.ceil((now + later) / 100) + 1

@@ -1,0 +1,265 @@
+"""The wire format, unit by unit: what we send, and how answers of every shape are read."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import anyio
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aicore_bulk import MockTransport, Response, RetryPolicy, StaticToken, Target
+from aicore_bulk._api import Api, Op, parse_bulk_answer
+from aicore_bulk._caller import Caller
+from aicore_bulk._rate import Pacer
+from aicore_bulk._retry import RetryBudget
+
+BASE = "https://api.ai.example.com/v2"
+
+
+class Recorder:
+    """Answers requests from a script and remembers what was sent."""
+
+    def __init__(self):
+        self.sent = []
+        self.answers = {}
+
+    def answer(self, method, url, status, body):
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.answers[(method, url)] = Response(
+            status, {"Content-Type": "application/json"}, payload
+        )
+
+    async def __call__(self, request):
+        self.sent.append(request)
+        query = "&".join(f"{k}={v}" for k, v in request.params.items())
+        url = f"{request.url}?{query}" if query else request.url
+        return self.answers[(request.method, url)]
+
+
+def make_api(transport):
+    async def no_sleep(_):
+        await asyncio.sleep(0)
+
+    caller = Caller(
+        transport=transport,
+        auth=StaticToken("tok-123"),
+        pacer=Pacer(lambda: 0.0, no_sleep),
+        limiter=anyio.CapacityLimiter(4),
+        retry=RetryPolicy(attempts=2, wait_initial=0),
+        budget=RetryBudget(10),
+        clock=lambda: 0.0,
+        sleep=no_sleep,
+    )
+    return Api(caller, BASE, "team-a")
+
+
+@pytest.fixture
+def wire():
+    recorder = Recorder()
+    return make_api(MockTransport(recorder)), recorder
+
+
+async def test_bulk_patch_request_shape(wire):
+    """A bulk change is a merge-patch PATCH of the collection, with group and bearer headers."""
+    api, server = wire
+    server.answer(
+        "PATCH",
+        f"{BASE}/lm/executions",
+        202,
+        {
+            "executions": [
+                {"id": "e-0001", "message": "Execution modification scheduled"},
+                {
+                    "id": "e-0002",
+                    "error": {"code": "01010076", "message": "Current status RUNNING"},
+                },
+            ]
+        },
+    )
+
+    result = await api.change_in_bulk(
+        "executions", [Op("e-0001", Target.DELETED), Op("e-0002", Target.STOPPED)]
+    )
+
+    (sent,) = server.sent
+    assert sent.headers["Content-Type"] == "application/merge-patch+json"
+    assert sent.headers["AI-Resource-Group"] == "team-a"
+    assert sent.headers["Authorization"] == "Bearer tok-123"
+    assert json.loads(sent.body) == {
+        "executions": [
+            {"id": "e-0001", "targetStatus": "DELETED"},
+            {"id": "e-0002", "targetStatus": "STOPPED"},
+        ]
+    }
+    assert result.answers["e-0001"].kind == "accepted"
+    assert result.answers["e-0002"].kind == "conflict"
+
+
+async def test_deployments_use_their_own_body_key(wire):
+    """The body key is "deployments" for deployments (SAP's doc page shows a wrong one)."""
+    api, server = wire
+    server.answer(
+        "PATCH",
+        f"{BASE}/lm/deployments",
+        202,
+        {"deployments": [{"id": "d-0001", "message": "Deployment modification scheduled"}]},
+    )
+
+    result = await api.change_in_bulk("deployments", [Op("d-0001", Target.DELETED)])
+
+    assert list(json.loads(server.sent[0].body)) == ["deployments"]
+    assert result.answers["d-0001"].kind == "accepted"
+
+
+async def test_list_asks_for_status_only_and_pages(wire):
+    """Listing sends $select=status, $top and $skip, and pages until a short page."""
+    api, server = wire
+    server.answer(
+        "GET",
+        f"{BASE}/lm/executions?$select=status&$top=2&$skip=0",
+        200,
+        {
+            "count": 3,
+            "resources": [
+                {"id": "e-0001", "status": "RUNNING"},
+                {"id": "e-0002", "status": "DEAD"},
+            ],
+        },
+    )
+    server.answer(
+        "GET",
+        f"{BASE}/lm/executions?$select=status&$top=2&$skip=2",
+        200,
+        {
+            "count": 3,
+            "resources": [
+                {"id": "e-0003", "status": "STOPPING"},
+                {"id": 7, "status": "RUNNING"},
+                {"id": "e-0009"},
+            ],
+        },
+    )
+    server.answer(
+        "GET",
+        f"{BASE}/lm/executions?$select=status&$top=2&$skip=5",
+        200,
+        {"count": 3, "resources": []},
+    )
+
+    pages = [page async for page in api.list_statuses("executions", page_size=2)]
+
+    assert [[i for i, _ in page] for page in pages] == [["e-0001", "e-0002"], ["e-0003"], []]
+
+
+async def test_single_calls_when_bulk_is_off(wire):
+    """Without bulk: PATCH /{id} with targetStatus STOPPED, DELETE /{id}, codes mapped."""
+    api, server = wire
+    server.answer(
+        "PATCH",
+        f"{BASE}/lm/executions/e-0001",
+        202,
+        {"id": "e-0001", "message": "Execution modification scheduled"},
+    )
+    server.answer(
+        "DELETE",
+        f"{BASE}/lm/executions/e-0002",
+        412,
+        {"error": {"code": "01010076", "message": "Current status RUNNING"}},
+    )
+    server.answer(
+        "DELETE",
+        f"{BASE}/lm/executions/e-0003",
+        404,
+        {"error": {"code": "01010020", "message": "not found"}},
+    )
+
+    stop = await api.change_one("executions", Op("e-0001", Target.STOPPED))
+    conflict = await api.change_one("executions", Op("e-0002", Target.DELETED))
+    missing = await api.change_one("executions", Op("e-0003", Target.DELETED))
+
+    assert json.loads(server.sent[0].body) == {"targetStatus": "STOPPED"}
+    assert server.sent[0].headers["Content-Type"] == "application/json"
+    assert stop.answers["e-0001"].kind == "accepted"
+    assert conflict.answers["e-0002"].kind == "conflict"
+    assert missing.answers["e-0003"].kind == "not_found"
+
+
+async def test_a_proxy_html_page_on_a_bulk_answer_leaves_items_unanswered(wire):
+    """A 202 whose body is a proxy's HTML page answers no item: each may have changed."""
+    api, server = wire
+    server.answer("PATCH", f"{BASE}/lm/executions", 202, b"<html>502 Bad Gateway</html>")
+
+    result = await api.change_in_bulk("executions", [Op("e-0001", Target.DELETED)])
+
+    assert result.unanswered == {"e-0001"}
+
+
+IDS = ["e-0001", "e-0002", "e-0003"]
+
+
+@pytest.mark.parametrize(
+    ("body", "answered"),
+    [
+        (b"", set()),
+        (b"{}", set()),
+        (b"null", set()),
+        (b'{"executions": {"id": "e-0001"}}', set()),
+        (b'{"deployments": [{"id": "e-0001", "message": "ok"}]}', set()),
+        (
+            b'{"executions": [{"id": "e-0001", "message": "ok"}, {"id": "zz-999", "message": "ok"}]}',
+            {"e-0001"},
+        ),
+        (
+            b'{"executions": [{"id": "e-0001", "message": "ok"}, {"id": "e-0001", "error": {}}]}',
+            {"e-0001"},
+        ),
+        (b'{"executions": [{"id": "e-0002", "message": 5}, {"message": "ok"}, 17]}', set()),
+        (
+            b'{"executions": [{"id": "e-0003", "error": {"code": 1010076, "message": "x"}}]}',
+            {"e-0003"},
+        ),
+        (b'{"executions": [{"id": "e-0001", "mess', set()),
+    ],
+    ids=[
+        "empty",
+        "empty-object",
+        "null",
+        "not-a-list",
+        "wrong-kind",
+        "extra-id",
+        "twice",
+        "wrong-types",
+        "numeric-code",
+        "truncated",
+    ],
+)
+def test_bulk_answers_of_every_shape(body, answered):
+    """Whatever the body, each requested ID is answered or unanswered, never both, never lost."""
+    result = parse_bulk_answer("executions", IDS, body, status=202)
+
+    assert set(result.answers) == answered
+    assert result.unanswered == set(IDS) - answered
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.sampled_from(IDS),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["id", "message", "error", "code", "executions"]), inner, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_random_json_never_crashes_the_parser(value):
+    """Random JSON shapes become answers or unanswered items, never an exception."""
+    for body in ({"executions": value}, value):
+        result = parse_bulk_answer("executions", IDS, json.dumps(body).encode(), status=202)
+        assert set(result.answers) | result.unanswered == set(IDS)
+        assert not set(result.answers) & result.unanswered
