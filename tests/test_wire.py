@@ -27,12 +27,14 @@ class Recorder:
         self.answers = {}
 
     def answer(self, method, url, status, body):
+        """Script the answer to one request."""
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.answers[(method, url)] = Response(
             status, {"Content-Type": "application/json"}, payload
         )
 
     async def __call__(self, request):
+        """Remember the request and give its scripted answer."""
         self.sent.append(request)
         query = "&".join(f"{k}={v}" for k, v in request.params.items())
         url = f"{request.url}?{query}" if query else request.url
@@ -209,7 +211,8 @@ IDS = ["e-0001", "e-0002", "e-0003"]
         (b'{"executions": {"id": "e-0001"}}', set()),
         (b'{"deployments": [{"id": "e-0001", "message": "ok"}]}', set()),
         (
-            b'{"executions": [{"id": "e-0001", "message": "ok"}, {"id": "zz-999", "message": "ok"}]}',
+            b'{"executions": [{"id": "e-0001", "message": "ok"}, '
+            b'{"id": "zz-999", "message": "ok"}]}',
             {"e-0001"},
         ),
         (

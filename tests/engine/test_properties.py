@@ -39,19 +39,22 @@ async def cleanup(statuses, *, faults, concurrency, seed, duplicates, unknown, k
     sleep = VirtualTime(clock)
     transport = CountingTransport(AiohttpTransport())
     sleep.transports.append(transport)
-    async with serve(sim) as server, BulkClient(
-        base_url=server.base_url,
-        auth_url=server.token_url,
-        client_id=server.credentials.client_id,
-        client_secret=server.credentials.client_secret,
-        resource_group="default",
-        limits=Limits(concurrency=concurrency),
-        transport=transport,
-        clock=clock,
-        wall_clock=clock,
-        sleep=sleep,
-        poll_interval=1.0,
-    ) as client:
+    async with (
+        serve(sim) as server,
+        BulkClient(
+            base_url=server.base_url,
+            auth_url=server.token_url,
+            client_id=server.credentials.client_id,
+            client_secret=server.credentials.client_secret,
+            resource_group="default",
+            limits=Limits(concurrency=concurrency),
+            transport=transport,
+            clock=clock,
+            wall_clock=clock,
+            sleep=sleep,
+            poll_interval=1.0,
+        ) as client,
+    ):
         report = await client.delete(kind, requested)
     return sim, requested, report
 
@@ -65,11 +68,13 @@ async def cleanup(statuses, *, faults, concurrency, seed, duplicates, unknown, k
     st.integers(0, 20),
     st.integers(0, 5),
 )
-def test_every_id_once_and_no_contract_violation(
+def test_every_id_once_and_no_contract_violation(  # noqa: PLR0917 - hypothesis passes positionally
     statuses, faults, concurrency, seed, dups, unknown
 ):
-    """Whatever the faults: each ID once, requests of 1..100 distinct IDs, no forbidden change,
-    in-flight within the limit, and no item reported deleted that is not.
+    """Whatever the faults, the cleanup keeps every invariant.
+
+    Each ID once, requests of 1..100 distinct IDs, no forbidden change, in-flight within the
+    limit, and no item reported deleted that is not.
     """
     sim, requested, report = asyncio.run(
         cleanup(
