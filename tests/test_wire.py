@@ -211,8 +211,10 @@ IDS = ["e-0001", "e-0002", "e-0003"]
         (b'{"executions": {"id": "e-0001"}}', set()),
         (b'{"deployments": [{"id": "e-0001", "message": "ok"}]}', set()),
         (
-            b'{"executions": [{"id": "e-0001", "message": "ok"}, '
-            b'{"id": "zz-999", "message": "ok"}]}',
+            (
+                b'{"executions": [{"id": "e-0001", "message": "ok"}, '
+                b'{"id": "zz-999", "message": "ok"}]}'
+            ),
             {"e-0001"},
         ),
         (
