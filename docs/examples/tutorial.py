@@ -1,0 +1,41 @@
+"""Delete 10,000 executions on the simulator: the tutorial's code, runnable as it stands.
+
+    python docs/examples/tutorial.py
+"""
+
+import asyncio
+
+from aicore_bulk import BulkClient, Outcome
+from aicore_bulk.testing import Faults, Simulator, SimulatorConfig, serve
+
+
+async def main() -> None:
+    # A tenant of 10,000 executions: mostly finished, some running, some stopping.
+    sim = Simulator(SimulatorConfig(stop_delay=2.0, faults=Faults(latency=0.01)))
+    ids = sim.seed("executions", 10_000)
+
+    async with serve(sim) as server:
+        client = BulkClient(
+            base_url=server.base_url,
+            auth_url=server.token_url,
+            client_id=server.credentials.client_id,
+            client_secret=server.credentials.client_secret,
+            resource_group="default",
+            poll_interval=0.5,
+        )
+        async with client:
+            plan = await client.plan("executions", ids)
+            print("plan:", dict(plan.paths), "requests:", plan.requests)
+
+            report = await client.delete("executions", ids)
+
+    print("outcomes:", {o.value: n for o, n in report.summary.outcomes.items() if n})
+    print("requests:", report.summary.mutating_requests, "changes,",
+          report.summary.requests, "in all,", f"{report.summary.seconds:.1f} s")
+    assert report.ok
+    assert all(item.outcome is Outcome.DELETED for item in report)
+    assert sim.statistics().violation_count == 0
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
