@@ -36,9 +36,8 @@ class Recorder:
     async def __call__(self, request):
         """Remember the request and give its scripted answer."""
         self.sent.append(request)
-        query = "&".join(f"{k}={v}" for k, v in request.params.items())
-        url = f"{request.url}?{query}" if query else request.url
-        return self.answers[(request.method, url)]
+        query = tuple(sorted(f"{k}={v}" for k, v in request.params.items()))
+        return self.answers[(request.method, request.url, query)]
 
 
 def make_api(transport):

@@ -115,34 +115,51 @@ class Api:
         *,
         status: Status | None = None,
         page_size: int,
-        filters: Mapping[str, str] | None = None,
     ) -> AsyncIterator[list[tuple[str, Status]]]:
-        """Pages of (id, status), with ``$select=status``; stops at the first short page."""
+        """Pages of (id, status), read with ``$select=status``."""
+        async for page in self.list_resources(kind, status=status, page_size=page_size):
+            yield [(entry["id"], Status(entry["status"])) for entry in page]
+
+    async def list_resources(
+        self,
+        kind: Kind,
+        *,
+        status: Status | None = None,
+        page_size: int,
+        filters: Mapping[str, str] | None = None,
+        full: bool = False,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Pages of resources (only the schema's required fields unless ``full``).
+
+        Entries without a string ``id`` and a known ``status`` are left out. Paging stops at
+        the first short page.
+        """
         skip = 0
         while True:
-            params = {"$select": "status", "$top": str(page_size), "$skip": str(skip)}
+            params = {"$top": str(page_size), "$skip": str(skip)}
+            if not full:
+                params["$select"] = "status"
             if status is not None:
                 params["status"] = status.value
             params.update(filters or {})
-            result = await self.caller.call(
+            reply = await self.caller.call(
                 "GET",
                 f"{self.base_url}/lm/{kind}",
                 operation="list",
                 headers=self._headers(),
                 params=params,
             )
-            body = _expect_json(result, f"listing {kind}")
+            body = _expect_json(reply, f"listing {kind}")
             resources = body.get("resources") if isinstance(body, dict) else None
             if not isinstance(resources, list):
                 raise ServiceError(f"listing {kind}: the answer has no resources list")
-            page = [
-                (entry["id"], Status(entry["status"]))
+            yield [
+                entry
                 for entry in resources
                 if isinstance(entry, dict)
                 and isinstance(entry.get("id"), str)
                 and entry.get("status") in _STATUSES
             ]
-            yield page
             if len(resources) < page_size:
                 return
             skip += len(resources)

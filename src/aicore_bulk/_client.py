@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal, Self, cast
 
 import anyio
@@ -15,18 +16,21 @@ from aicore_bulk._auth import Auth, ClientCredentials, StaticToken, X509Credenti
 from aicore_bulk._caller import Caller
 from aicore_bulk._config import Settings, resolve_settings
 from aicore_bulk._engine import Engine, EngineSettings, ItemState
-from aicore_bulk._errors import AuthenticationError, BulkError, InputError, ServiceError
+from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
 from aicore_bulk._events import Listener
 from aicore_bulk._models import KINDS, Kind, Limits, Target
 from aicore_bulk._planner import Path, intake, intake_async, minimum_requests
 from aicore_bulk._rate import Pacer
 from aicore_bulk._report import Report
 from aicore_bulk._retry import RetryBudget, RetryPolicy
+from aicore_bulk._selection import Selection, select_ids
 from aicore_bulk._transport import AiohttpTransport, Transport
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 Ids = Iterable[str] | AsyncIterable[str]
+#: Called with the plan before the first change; False declines the run.
+Confirm = Callable[["Plan"], bool | Awaitable[bool]]
 
 
 @attrs.frozen
@@ -246,6 +250,7 @@ class BulkClient:
         ids: Ids,
         *,
         deadline: float | None = None,
+        confirm: Confirm | None = None,
         listener: Listener | None = None,
     ) -> Report:
         """Delete every item of ``ids``, stopping first whatever must be stopped.
@@ -253,12 +258,23 @@ class BulkClient:
         Returns a report with every distinct ID exactly once. Per-item failures are in the
         report, not raised; call ``report.raise_for_failures()`` to raise them.
 
+        Args:
+            kind: ``"executions"`` or ``"deployments"``.
+            ids: An iterable or async iterable of IDs.
+            deadline: Seconds for the whole run; what has not settled by then is reported.
+            confirm: Called with the :class:`Plan` before the first change; returning False
+                raises :class:`RunDeclinedError` with nothing changed.
+            listener: Receives this run's progress events.
+
         Raises:
             InputError: A malformed ID or an unknown kind, before anything is sent.
             AuthenticationError: The credentials were refused.
-
+            ServiceError: The service could not be read before anything was changed.
+            RunDeclinedError: ``confirm`` said no.
         """
-        return await self._run(kind, ids, Target.DELETED, deadline=deadline, listener=listener)
+        return await self._run(
+            kind, ids, Target.DELETED, deadline=deadline, confirm=confirm, listener=listener
+        )
 
     async def stop(
         self,
@@ -266,10 +282,13 @@ class BulkClient:
         ids: Ids,
         *,
         deadline: float | None = None,
+        confirm: Confirm | None = None,
         listener: Listener | None = None,
     ) -> Report:
-        """Stop every PENDING or RUNNING item of ``ids``; the others are reported as they are."""
-        return await self._run(kind, ids, Target.STOPPED, deadline=deadline, listener=listener)
+        """Stop every PENDING or RUNNING item of ``ids``; see :meth:`delete` for the rest."""
+        return await self._run(
+            kind, ids, Target.STOPPED, deadline=deadline, confirm=confirm, listener=listener
+        )
 
     async def plan(
         self,
@@ -277,25 +296,56 @@ class BulkClient:
         ids: Ids,
         *,
         target: Literal["DELETED", "STOPPED"] | Target = "DELETED",
+        listener: Listener | None = None,
     ) -> Plan:
         """A dry run: read statuses and say what a run would do, without changing anything."""
         wanted = _target(target)
-        engine, duplicates, caller = await self._prepare(kind, ids, wanted, listener=None)
-        counts = engine.plan()
-        return Plan(
-            kind=kind,
-            target=wanted,
-            items=tuple(
-                PlannedItem(
-                    item_id, s.status.value if s.status else None, s.path or Path.SKIP, s.message
-                )
-                for item_id, s in engine.items.items()
-            ),
-            paths={path.value: n for path, n in counts.items()},
-            requests=minimum_requests(counts, batch=engine.batch_size),
-            reads=caller.counters.requests,
-            duplicates=duplicates,
+        engine, duplicates, caller = await self._prepare(kind, ids, wanted, listener=listener)
+        return _plan_of(
+            engine, engine.plan(), duplicates=duplicates, reads=caller.counters.requests
         )
+
+    async def select(
+        self, kind: Kind, selection: Selection, *, page_size: int | None = None
+    ) -> AsyncIterator[str]:
+        """The IDs of the items ``selection`` takes, streamed a list page at a time.
+
+        Feed the result to :meth:`delete` or :meth:`stop`: the run reads every page before it
+        changes anything, so deleting cannot shift the pages under the selection.
+        """
+        _check_kind(kind)
+        caller = self._new_caller(listener=None, items=0)
+        await self._auth.token(self._transport)
+        api = Api(caller, self._base_url, self._resource_group)
+        async for item_id in select_ids(
+            api,
+            kind,
+            selection,
+            page_size=page_size or self._engine_settings.page_size,
+            now=self._wall_clock,
+        ):
+            yield item_id
+
+    async def wait_gone(self, kind: Kind, ids: Iterable[str], *, within: float) -> set[str]:
+        """Wait until none of ``ids`` is listed any more (deleted items linger a while).
+
+        Returns:
+            The IDs still listed when ``within`` seconds had passed (empty: all gone).
+        """
+        _check_kind(kind)
+        left = set(ids)
+        caller = self._new_caller(listener=None, items=0)
+        api = Api(caller, self._base_url, self._resource_group)
+        give_up = self._clock() + within
+        while left:
+            listed: set[str] = set()
+            async for page in api.list_statuses(kind, page_size=self._engine_settings.page_size):
+                listed.update(item_id for item_id, _ in page if item_id in left)
+            left = listed
+            if not left or self._clock() >= give_up:
+                break
+            await self._sleep(min(self._engine_settings.poll_interval, give_up - self._clock()))
+        return left
 
     async def _run(
         self,
@@ -304,11 +354,19 @@ class BulkClient:
         target: Target,
         *,
         deadline: float | None,
+        confirm: Confirm | None,
         listener: Listener | None,
     ) -> Report:
         started = self._clock()
         engine, duplicates, caller = await self._prepare(kind, ids, target, listener=listener)
-        engine.plan()
+        counts = engine.plan()
+        if confirm is not None:
+            plan = _plan_of(engine, counts, duplicates=duplicates, reads=caller.counters.requests)
+            verdict = confirm(plan)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            if not verdict:
+                raise RunDeclinedError("the run was declined; nothing was changed", plan=plan)
         try:
             with anyio.CancelScope() as scope:
                 async with anyio.create_task_group() as timer:
@@ -319,8 +377,8 @@ class BulkClient:
             if scope.cancelled_caught:
                 engine.finish(f"the run's deadline of {deadline:g} s passed first")
         except BulkError as error:
-            # The run as a whole broke (say, the token endpoint stopped answering): every
-            # item is still accounted for, with what we know.
+            # The run as a whole broke after changes began (say, the token endpoint stopped
+            # answering): every item is still accounted for, with what we know of it.
             engine.finish(f"the run stopped: {error}")
         counters = caller.counters
         return Report.build(
@@ -335,11 +393,24 @@ class BulkClient:
             seconds=self._clock() - started,
         )
 
+    def _new_caller(self, *, listener: Listener | None, items: int) -> Caller:
+        return Caller(
+            transport=self._transport,
+            auth=self._auth,
+            pacer=Pacer(self._clock, self._sleep, self._limits.rate),
+            limiter=anyio.CapacityLimiter(self._limits.concurrency),
+            retry=self._retry,
+            budget=RetryBudget(_budget(self._retry, items)),
+            clock=self._clock,
+            sleep=self._sleep,
+            wall_clock=self._wall_clock,
+            listener=listener,
+        )
+
     async def _prepare(
         self, kind: Kind, ids: Ids, target: Target, *, listener: Listener | None
     ) -> tuple[Engine, int, Caller]:
-        if kind not in KINDS:
-            raise InputError(f"unknown kind {kind!r}: use 'executions' or 'deployments'")
+        _check_kind(kind)
         if self._closed:
             raise InputError("this BulkClient is closed")
         if isinstance(ids, AsyncIterable):
@@ -347,44 +418,47 @@ class BulkClient:
         else:
             distinct, duplicates = intake(ids)
         events = _fan_out(self._listener, listener)
-        caller = Caller(
-            transport=self._transport,
-            auth=self._auth,
-            pacer=Pacer(self._clock, self._sleep, self._limits.rate),
-            limiter=anyio.CapacityLimiter(self._limits.concurrency),
-            retry=self._retry,
-            budget=RetryBudget(_budget(self._retry, len(distinct))),
-            clock=self._clock,
-            sleep=self._sleep,
-            wall_clock=self._wall_clock,
-            listener=events,
-        )
+        caller = self._new_caller(listener=events, items=len(distinct))
         # The token first: bad credentials fail here, before anything else is sent.
         await self._auth.token(self._transport)
         api = Api(caller, self._base_url, self._resource_group)
+        if self._bulk is None:
+            self._bulk = await api.bulk_capabilities()
         engine = Engine(
             api=api,
             kind=kind,
             target=target,
-            bulk=True,
+            bulk=self._bulk[kind],
             items={item_id: ItemState() for item_id in distinct},
             settings=self._engine_settings,
             clock=self._clock,
             sleep=self._sleep,
             listener=events,
         )
-        try:
-            if self._bulk is None:
-                self._bulk = await api.bulk_capabilities()
-            engine.bulk = self._bulk[kind]
-        except AuthenticationError:
-            raise
-        except ServiceError as error:
-            # No meta, no safe plan: every item fails, none is lost.
-            engine.finish(f"could not read the service's capabilities: {error}")
-            return engine, duplicates, caller
         await engine.resolve()
         return engine, duplicates, caller
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}: use 'executions' or 'deployments'")
+
+
+def _plan_of(engine: Engine, counts: Mapping[Path, int], *, duplicates: int, reads: int) -> Plan:
+    return Plan(
+        kind=engine.kind,
+        target=engine.target,
+        items=tuple(
+            PlannedItem(
+                item_id, s.status.value if s.status else None, s.path or Path.SKIP, s.message
+            )
+            for item_id, s in engine.items.items()
+        ),
+        paths={path.value: n for path, n in counts.items()},
+        requests=minimum_requests(counts, batch=engine.batch_size),
+        reads=reads,
+        duplicates=duplicates,
+    )
 
 
 def _engine_settings(

@@ -30,7 +30,7 @@ import attrs
 
 from aicore_bulk._api import Api, ChangeAnswer, ItemAnswer, Op
 from aicore_bulk._caller import Failure
-from aicore_bulk._errors import AuthenticationError, ServiceError
+from aicore_bulk._errors import ServiceError
 from aicore_bulk._events import ItemSettled, Listener, PhaseDone, PlanReady
 from aicore_bulk._models import MAX_BATCH, Kind, Outcome, Status, Target
 from aicore_bulk._planner import SETTLED_PATHS, Path, decide, first_op, minimum_requests, pack
@@ -106,22 +106,21 @@ class Engine:
     # Reading statuses.
 
     async def resolve(self) -> None:
-        """Learn every item's status with the fewest reads."""
+        """Learn every item's status with the fewest reads.
+
+        Raises:
+            ServiceError: The statuses could not be read. Nothing has been changed yet, so
+                the run stops here, with no item in doubt.
+        """
         if not self.items:
             return
-        try:
-            self._group_size = await self.api.count(self.kind)
-            for item_id, read in (await self._read_statuses(self.items)).items():
-                if isinstance(read, Failure):
-                    message = f"could not read its status: {read.message}"
-                    self._settle(item_id, Outcome.FAILED, None, message)
-                else:
-                    self.items[item_id].status = read
-        except AuthenticationError:
-            raise
-        except ServiceError as error:
-            # Without statuses nothing can be changed safely: every item fails, none is lost.
-            self.finish(f"could not read statuses: {error}")
+        self._group_size = await self.api.count(self.kind)
+        for item_id, read in (await self._read_statuses(self.items)).items():
+            if isinstance(read, Failure):
+                message = f"could not read its status: {read.message}"
+                self._settle(item_id, Outcome.FAILED, None, message)
+            else:
+                self.items[item_id].status = read
         self._emit(PhaseDone("resolve"))
 
     async def _read_statuses(self, ids: Iterable[str]) -> dict[str, Read]:

@@ -5,8 +5,10 @@
     BulkError
     ├── InputError (also ValueError)        bad input, found before anything is sent
     │   └── ConfigurationError              missing or conflicting settings
-    └── ServiceError                        the service said no to the whole run
-        └── AuthenticationError             the token endpoint refused the credentials
+    ├── ServiceError                        the service said no to the whole run
+    │   └── AuthenticationError             the token endpoint refused the credentials
+    ├── RunDeclinedError                    a confirm callback said no: nothing was changed
+    └── ItemsFailedError (in _report)       raised by Report.raise_for_failures()
 
 Per-item failures are never exceptions: they are outcomes in the report.
 """
@@ -41,3 +43,15 @@ class ServiceError(BulkError):
 
 class AuthenticationError(ServiceError):
     """The token endpoint refused the credentials, or the API refused every token."""
+
+
+class RunDeclinedError(BulkError):
+    """The ``confirm`` callback declined the plan; nothing was changed.
+
+    Attributes:
+        plan: The plan that was declined (a :class:`~aicore_bulk.Plan`).
+    """
+
+    def __init__(self, message: str, *, plan: object) -> None:
+        super().__init__(message)
+        self.plan = plan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aicore_bulk import Outcome, RetryPolicy
+from aicore_bulk import Limits, Outcome, RequestAnswered, RetryPolicy, ServiceError
 from aicore_bulk.testing import Faults, Lifecycle, SimulatorConfig
 
 MIX = {"COMPLETED": 5, "DEAD": 2, "RUNNING": 2, "STOPPING": 1}
@@ -102,20 +102,44 @@ async def test_items_that_change_under_the_cleanup(client, aicore_simulator):
 
 
 @pytest.mark.parametrize(
-    "aicore_simulator_config",
-    [faulty(server_errors=1.0)],
-    ids=["dead-server"],
+    "aicore_simulator_config", [faulty(server_errors=1.0)], ids=["dead-server"]
 )
-async def test_a_dead_server_ends_the_run_within_the_retry_budget(make_client, aicore_simulator):
-    """When every request fails, the run ends with every item accounted for, not hammering."""
-    ids = [f"item-{n:05d}" for n in range(20)]
+async def test_a_server_dead_from_the_start_is_an_error_with_nothing_changed(
+    make_client, aicore_simulator
+):
+    """If nothing can be read, the run raises ServiceError: no item was touched or is in doubt."""
     async with make_client(retry=RetryPolicy(attempts=3, budget=10)) as client:
+        with pytest.raises(ServiceError, match="HTTP 5"):
+            await client.delete("executions", ["item-00001"])
+
+    assert aicore_simulator.statistics().mutating_requests == 0
+
+
+async def test_a_server_that_dies_mid_run_ends_it_within_the_retry_budget(
+    make_client, aicore_simulator
+):
+    """When the server dies after changes began, the budget ends the run; nothing is lost."""
+    ids = aicore_simulator.seed("executions", 1_000, statuses={"DEAD": 1})
+
+    def kill_after_first_change(event):
+        if isinstance(event, RequestAnswered) and event.operation == "bulk":
+            aicore_simulator.set_faults(Faults(server_errors=1.0))
+
+    async with make_client(
+        retry=RetryPolicy(attempts=4, budget=12),
+        limits=Limits(concurrency=2),
+        listener=kill_after_first_change,
+    ) as client:
         report = await client.delete("executions", ids)
 
-    assert len(report) == 20
-    assert all(i.outcome is Outcome.FAILED for i in report)
-    assert "could not read" in report.items[0].message
-    assert aicore_simulator.statistics().total_requests <= 1 + 3 + 10
+    outcomes = report.summary.outcomes
+    assert len(report) == 1_000
+    assert outcomes[Outcome.DELETED] >= 100
+    assert outcomes[Outcome.DELETED] + outcomes[Outcome.UNKNOWN] == 1_000
+    assert report.summary.retries <= 12
+    assert aicore_simulator.statistics().mutating_requests <= 10 + 12
+    for item in report.by_outcome(Outcome.DELETED):
+        assert aicore_simulator.state("executions", item.id).deleted
 
 
 @pytest.mark.parametrize(
