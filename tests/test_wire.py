@@ -29,9 +29,9 @@ class Recorder:
     def answer(self, method, url, status, body):
         """Script the answer to one request."""
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.answers[(method, url)] = Response(
-            status, {"Content-Type": "application/json"}, payload
-        )
+        path, _, query = url.partition("?")
+        key = (method, path, tuple(sorted(query.split("&"))) if query else ())
+        self.answers[key] = Response(status, {"Content-Type": "application/json"}, payload)
 
     async def __call__(self, request):
         """Remember the request and give its scripted answer."""
