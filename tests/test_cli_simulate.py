@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
@@ -81,7 +80,7 @@ async def test_simulate_stops_cleanly_on_ctrl_c():
         (["--port", "70000"], "is not a port"),
         (["--server-errors", "2"], "not a probability"),
         (["--status-mix", "DELETING=1"], "is not STATUS=WEIGHT"),
-        (["--rate-limit", "0"], "rate_limit"),
+        (["--rate-limit", "0"], "is not a rate > 0"),
     ],
     ids=["port", "probability", "mix", "rate-limit"],
 )
@@ -95,8 +94,8 @@ def test_simulate_refuses_bad_options(args, message):
     assert message in result.stderr
 
 
-def test_demo_runs_on_the_embedded_simulator():
-    """The main job runs without any AI Core account and reports the tenant."""
+def test_demo_cleans_up_the_embedded_simulator():
+    """The main job runs without any AI Core account and leaves nothing behind."""
     result = subprocess.run(
         [*CLI, "demo", "--items", "2000"],
         capture_output=True,
@@ -107,5 +106,6 @@ def test_demo_runs_on_the_embedded_simulator():
     )
 
     assert result.returncode == 0, result.stderr
-    assert "executions" in result.stdout
-    assert json.dumps(2000) in result.stdout
+    assert "executions     2,000" in result.stdout
+    assert "deleted             2,000" in result.stdout
+    assert "0 executions and 0 deployments left; 0 contract violations" in result.stdout

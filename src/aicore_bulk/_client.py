@@ -230,6 +230,11 @@ class BulkClient:
             f"limits={self._limits!r}>"
         )
 
+    @property
+    def resource_group(self) -> str:
+        """The resource group every request of this client is made in."""
+        return self._resource_group
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -1,0 +1,276 @@
+"""The parser: every command, flag and default of ``aicore-bulk``."""
+
+from __future__ import annotations
+
+import argparse
+
+from aicore_bulk._cli import _types as t
+from aicore_bulk._models import KINDS, Status
+from aicore_bulk._simulator._seed import DEFAULT_MIX
+from aicore_bulk._version import __version__
+
+
+class _NoPlainSecret(argparse.Action):
+    """``--client-secret`` exists only to say where a secret belongs instead."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object, **__: object) -> None:
+        parser.error(
+            "a client secret is never taken as an argument (it would show in process lists "
+            "and shell history): use AICORE_CLIENT_SECRET, --client-secret-file, "
+            "AICORE_SERVICE_KEY or a profile"
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(
+        prog="aicore-bulk",
+        description="Fast, safe bulk stop and delete for SAP AI Core.",
+        epilog="Exit codes: 0 all fine, 1 some items failed/skipped/unknown, 2 usage or "
+        "configuration error (nothing sent), 3 refused (--max-items, declined), 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for name, verb in (("delete", "delete (stopping first what must stop)"), ("stop", "stop")):
+        command = commands.add_parser(
+            name,
+            help=f"{verb} executions or deployments",
+            description=f"{verb.capitalize()} executions or deployments by ID or by selection.",
+        )
+        command.set_defaults(target="DELETED" if name == "delete" else "STOPPED", dry_run=False)
+        _add_run_options(command, deleting=name == "delete")
+
+    plan = commands.add_parser(
+        "plan",
+        help="say what a run would do, changing nothing (same as --dry-run)",
+        description="A dry run: read statuses and print the plan; nothing is changed.",
+    )
+    plan.add_argument("action", choices=("delete", "stop"), help="the run to plan")
+    plan.set_defaults(dry_run=True)
+    _add_run_options(plan, deleting=False, planning=True)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve a simulated AI API on loopback",
+        description="Serve a simulated AI API until Ctrl-C or SIGTERM.",
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    simulate.add_argument("--port", type=t.port, default=8080, help="0 picks a free port")
+    add_simulator_options(simulate)
+
+    demo = commands.add_parser(
+        "demo",
+        help="the main job: a real cleanup on the embedded simulator",
+        description="Seed the embedded simulator with a realistic tenant and clean it up, "
+        "through the same code path as a production run (no AI Core account needed).",
+    )
+    demo.add_argument("--items", type=t.count, default=20_000, help="executions to seed")
+    demo.add_argument("--seed", type=int, default=0, help="seed for the workload")
+    demo.add_argument("--no-progress", action="store_true", help="no progress display")
+    return parser
+
+
+def _add_run_options(
+    parser: argparse.ArgumentParser, *, deleting: bool, planning: bool = False
+) -> None:
+    parser.add_argument("kind", choices=KINDS, help="what to act on")
+    parser.add_argument("ids", nargs="*", metavar="ID", help="IDs to act on")
+
+    chosen = parser.add_argument_group("choosing items (IDs, a file, or a selection)")
+    chosen.add_argument(
+        "--ids-file",
+        metavar="PATH",
+        help="one ID per line; - for stdin; blank lines and # comments ignored",
+    )
+    chosen.add_argument(
+        "--status",
+        action="append",
+        type=_status,
+        default=[],
+        metavar="S",
+        help="select items in this status (repeatable)",
+    )
+    chosen.add_argument("--scenario-id", metavar="ID", help="select items of this scenario")
+    chosen.add_argument(
+        "--executable-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="select items of this executable (repeatable)",
+    )
+    chosen.add_argument(
+        "--configuration-id", metavar="ID", help="select items of this configuration"
+    )
+    chosen.add_argument(
+        "--older-than",
+        type=t.duration,
+        metavar="DURATION",
+        help="select items older than this (7d, 12h, 30m, 1d12h)",
+    )
+    chosen.add_argument(
+        "--age-field",
+        choices=("created", "completion"),
+        default="created",
+        help="what --older-than measures: createdAt or completionTime",
+    )
+    chosen.add_argument(
+        "--all",
+        action="store_true",
+        dest="select_all",
+        help="select every item of the kind in the resource group",
+    )
+
+    connection = parser.add_argument_group("connection (default: AICORE_* and ~/.aicore)")
+    connection.add_argument("--base-url", metavar="URL", help="AI API URL (AICORE_BASE_URL)")
+    connection.add_argument("--auth-url", metavar="URL", help="token URL (AICORE_AUTH_URL)")
+    connection.add_argument("--client-id", metavar="ID", help="OAuth client id")
+    connection.add_argument(
+        "--client-secret-file", metavar="PATH", help="read the client secret from this file"
+    )
+    connection.add_argument(
+        "--client-secret", nargs="?", action=_NoPlainSecret, help=argparse.SUPPRESS
+    )
+    connection.add_argument("--resource-group", metavar="ID", help="AI-Resource-Group")
+    connection.add_argument("--profile", metavar="NAME", help="~/.aicore/config_NAME.json")
+    connection.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow http:// to hosts other than loopback (not advised)",
+    )
+
+    limits = parser.add_argument_group("limits")
+    limits.add_argument(
+        "--concurrency",
+        type=t.positive,
+        default=16,
+        metavar="N",
+        help="requests in flight at once (default 16)",
+    )
+    limits.add_argument(
+        "--rate", type=t.rate, metavar="REQ_PER_S", help="at most this many requests per second"
+    )
+    limits.add_argument(
+        "--retries", type=t.count, default=5, metavar="N", help="retries per request (default 5)"
+    )
+    limits.add_argument(
+        "--timeout", type=t.rate, default=30.0, metavar="SECONDS", help="per request (default 30)"
+    )
+    limits.add_argument("--deadline", type=t.rate, metavar="SECONDS", help="for the whole run")
+    limits.add_argument(
+        "--stop-wait",
+        type=t.seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long a stopped item may stay STOPPING (default 600)",
+    )
+
+    safety = parser.add_argument_group("safety")
+    if not planning:
+        safety.add_argument("--dry-run", action="store_true", help="print the plan; send no change")
+        safety.add_argument(
+            "--yes",
+            "-y",
+            action="store_true",
+            help="do not ask before deleting more than 100 items",
+        )
+    safety.add_argument(
+        "--max-items",
+        type=t.count,
+        metavar="N",
+        help="refuse the run if it would change more than N items",
+    )
+    if deleting:
+        safety.add_argument(
+            "--wait",
+            type=t.seconds,
+            nargs="?",
+            const=300.0,
+            metavar="SECONDS",
+            help="wait until deleted items are gone (404); default 300 s",
+        )
+
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--output",
+        "-o",
+        choices=("table", "json", "ndjson"),
+        default="table",
+        help="table (default), the JSON report, or one JSON line per item",
+    )
+    output.add_argument("--report", metavar="PATH", help="also write the JSON report here")
+    output.add_argument("--no-progress", action="store_true", help="no progress display")
+    output.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    output.add_argument(
+        "--verbose",
+        "-v",
+        action="count",
+        default=0,
+        help="log to stderr (-v: phases, -vv: every request)",
+    )
+
+
+def _status(text: str) -> Status:
+    try:
+        return Status(text.upper())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a status: use one of {', '.join(Status)}"
+        ) from None
+
+
+def add_simulator_options(parser: argparse.ArgumentParser) -> None:
+    """The simulator's knobs, shared by ``simulate``."""
+    seeding = parser.add_argument_group("seeding")
+    seeding.add_argument("--seed-executions", type=t.count, default=0, metavar="N")
+    seeding.add_argument("--seed-deployments", type=t.count, default=0, metavar="N")
+    seeding.add_argument(
+        "--resource-group",
+        action="append",
+        metavar="ID",
+        help="seed each of these groups (repeatable; default: default)",
+    )
+    seeding.add_argument(
+        "--status-mix",
+        type=t.status_mix,
+        default=DEFAULT_MIX,
+        metavar="S=W,...",
+        help="status weights, e.g. COMPLETED=0.8,RUNNING=0.2",
+    )
+    seeding.add_argument("--seed", type=int, default=0, help="seeds IDs, statuses and faults")
+
+    behaviour = parser.add_argument_group("behaviour")
+    behaviour.add_argument("--no-auth", action="store_true", help="accept requests without tokens")
+    behaviour.add_argument("--token-lifetime", type=t.rate, default=3600.0, metavar="S")
+    behaviour.add_argument("--stop-delay", type=t.seconds, default=5.0, metavar="S")
+    behaviour.add_argument("--delete-linger", type=t.seconds, default=60.0, metavar="S")
+    behaviour.add_argument(
+        "--no-bulk",
+        choices=KINDS,
+        action="append",
+        default=[],
+        help="switch the bulk PATCH off for this kind (repeatable)",
+    )
+    behaviour.add_argument("--shuffle-answers", action="store_true")
+    behaviour.add_argument("--conflict-status", type=int, choices=(400, 412), default=412)
+
+    lifecycle = parser.add_argument_group("items that change by themselves")
+    lifecycle.add_argument("--complete-rate", type=t.fraction, default=0.0, metavar="P")
+    lifecycle.add_argument("--die-rate", type=t.fraction, default=0.0, metavar="P")
+    lifecycle.add_argument("--stopped-by-others-rate", type=t.fraction, default=0.0, metavar="P")
+    lifecycle.add_argument("--change-within", type=t.rate, default=60.0, metavar="S")
+
+    faults = parser.add_argument_group("faults")
+    faults.add_argument("--latency", type=t.seconds, default=0.0, metavar="S")
+    faults.add_argument("--latency-jitter", type=t.seconds, default=0.0, metavar="S")
+    faults.add_argument("--rate-limit", type=t.rate, default=None, metavar="REQ_PER_S")
+    faults.add_argument("--rate-burst", type=t.positive, default=10, metavar="N")
+    faults.add_argument("--retry-after", choices=("seconds", "http-date"), default="seconds")
+    faults.add_argument("--throttle-burst-every", type=t.rate, default=None, metavar="S")
+    faults.add_argument("--throttle-burst-length", type=t.seconds, default=0.0, metavar="S")
+    faults.add_argument("--server-errors", type=t.fraction, default=0.0, metavar="P")
+    faults.add_argument("--unavailable", type=t.fraction, default=0.0, metavar="P")
+    faults.add_argument("--unavailable-retry-after", type=t.seconds, default=1.0, metavar="S")
+    faults.add_argument("--dropped-connections", type=t.fraction, default=0.0, metavar="P")
+    faults.add_argument("--truncated-bodies", type=t.fraction, default=0.0, metavar="P")
+    faults.add_argument("--malformed-bodies", type=t.fraction, default=0.0, metavar="P")

@@ -1,0 +1,19 @@
+"""Exit codes, and the one-line error every failure prints."""
+
+from __future__ import annotations
+
+import sys
+from typing import Final
+
+EXIT_OK: Final = 0
+EXIT_ITEMS: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_REFUSED: Final = 3
+EXIT_INTERRUPTED: Final = 130
+
+
+def fail(message: str, code: int) -> int:
+    """Print ``aicore-bulk: error: <message>`` on one line to stderr; return ``code``."""
+    one_line = " ".join(message.split())
+    print(f"aicore-bulk: error: {one_line}", file=sys.stderr)  # noqa: T201
+    return code

@@ -1,0 +1,74 @@
+"""The human summary at the end of a run, and the dry run's table."""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from aicore_bulk._client import Plan
+from aicore_bulk._report import Report
+
+_PATH_LABELS: Final = {
+    "delete": "delete now",
+    "stop_then_delete": "stop, then delete",
+    "wait_then_delete": "wait for STOPPING, then delete",
+    "stop": "stop",
+    "unchanged": "unchanged (already there)",
+    "absent": "not found",
+    "skip": "skip (the rules forbid it)",
+}
+_FAILURES_SHOWN: Final = 10
+
+
+def summary(report: Report, *, resource_group: str) -> str:
+    """A table of outcomes, the request counts, and the first failures."""
+    s = report.summary
+    lines = [
+        f"{report.kind} -> {report.target.value} in resource group {resource_group}: "
+        f"{s.total:,} items in {s.seconds:.1f} s"
+        + (f" ({s.duplicates:,} repeated IDs ignored)" if s.duplicates else ""),
+    ]
+    lines += [f"  {outcome.value:<15}{n:>10,}" for outcome, n in s.outcomes.items() if n]
+    lines.append(
+        f"requests: {s.requests:,} ({s.mutating_requests:,} changes), "
+        f"retries {s.retries:,}, throttled {s.throttled:,}"
+    )
+    problems = [item for item in report.items if not item.outcome.ok]
+    for item in problems[:_FAILURES_SHOWN]:
+        code = f" [{item.code}]" if item.code else ""
+        lines.append(f"  {item.outcome.value} {item.id}{code}: {item.message}")
+    if len(problems) > _FAILURES_SHOWN:
+        lines.append(f"  ... and {len(problems) - _FAILURES_SHOWN:,} more (see --output json)")
+    return "\n".join(lines)
+
+
+def plan_table(
+    plan: Plan,
+    *,
+    resource_group: str,
+    concurrency: int,
+    rate: float | None,
+    seconds_per_request: float,
+) -> str:
+    """The dry run: items per path, the request count and an estimated duration."""
+    lines = [
+        f"dry run: {plan.kind} -> {plan.target.value} in resource group {resource_group}: "
+        f"{len(plan.items):,} items"
+        + (f" ({plan.duplicates:,} repeated IDs ignored)" if plan.duplicates else ""),
+    ]
+    lines += [
+        f"  {_PATH_LABELS.get(path, path):<32}{n:>10,}"
+        for path, n in sorted(plan.paths.items(), key=lambda pair: -pair[1])
+    ]
+    lines.append(f"change requests: {plan.requests:,} (nothing was sent)")
+    lines.append(f"estimated duration: {estimate(plan, concurrency, rate, seconds_per_request)}")
+    return "\n".join(lines)
+
+
+def estimate(plan: Plan, concurrency: int, rate: float | None, seconds_per_request: float) -> str:
+    """How long the changes would take at these limits, from the dry run's own latency."""
+    by_concurrency = math.ceil(plan.requests / concurrency) * seconds_per_request
+    by_rate = plan.requests / rate if rate else 0.0
+    waits = any(plan.paths.get(p) for p in ("stop_then_delete", "wait_then_delete"))
+    text = f"about {max(by_concurrency, by_rate):.1f} s"
+    return text + " plus the time stopped items take to stop" if waits else text

@@ -1,0 +1,91 @@
+"""argparse types: each turns a string into a value or raises ``ArgumentTypeError``."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Final
+
+from aicore_bulk._simulator._rules import STATUSES
+
+_DURATION: Final = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[smhdw])", re.ASCII)
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def count(text: str) -> int:
+    """A whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count >= 0")
+    return value
+
+
+def positive(text: str) -> int:
+    """A whole number >= 1."""
+    value = count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 for any free one."""
+    value = count(text)
+    if value > 65535:  # noqa: PLR2004
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
+
+
+def rate(text: str) -> float:
+    """Requests per second > 0."""
+    value = seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate > 0")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A probability between 0 and 1."""
+    value = seconds(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a probability between 0 and 1")
+    return value
+
+
+def duration(text: str) -> float:
+    """``30s``, ``15m``, ``12h``, ``7d``, ``2w`` or combinations (``1d12h``), in seconds."""
+    compact = text.strip().lower()
+    parts = list(_DURATION.finditer(compact))
+    if not parts or "".join(p.group(0) for p in parts).replace(" ", "") != compact.replace(" ", ""):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: use a number and a unit, e.g. 7d, 12h, 30m, 1d12h"
+        )
+    return sum(float(p.group("number")) * _UNIT_SECONDS[p.group("unit")] for p in parts)
+
+
+def status_mix(text: str) -> dict[str, float]:
+    """``COMPLETED=0.8,RUNNING=0.2``: status weights for seeding."""
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        status, sep, weight = part.partition("=")
+        status = status.strip().upper()
+        if not sep or status not in STATUSES:
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is not STATUS=WEIGHT with a status of {', '.join(STATUSES)}"
+            )
+        mix[status] = seconds(weight)
+    return mix
