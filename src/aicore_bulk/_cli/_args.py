@@ -164,6 +164,13 @@ def _add_run_options(
         metavar="SECONDS",
         help="how long a stopped item may stay STOPPING (default 600)",
     )
+    limits.add_argument(
+        "--poll-interval",
+        type=t.rate,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often to look at STOPPING items (default 2)",
+    )
 
     safety = parser.add_argument_group("safety")
     if not planning:

@@ -145,6 +145,7 @@ def _client(args: argparse.Namespace) -> BulkClient:
         limits=Limits(concurrency=args.concurrency, rate=args.rate),
         retry=RetryPolicy(attempts=args.retries + 1, timeout=args.timeout),
         stop_wait=args.stop_wait,
+        poll_interval=args.poll_interval,
         **{name: value for name, value in settings.items() if value},
     )
 
