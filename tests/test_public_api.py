@@ -36,6 +36,8 @@ def test_top_level_all_is_pinned():
         "RequestSent",
         "Response",
         "RetryPolicy",
+        "RunDeclinedError",
+        "Selection",
         "ServiceError",
         "StaticToken",
         "Status",

@@ -1,6 +1,6 @@
 """Delete 10,000 executions on the simulator: the tutorial's code, runnable as it stands.
 
-    python docs/examples/tutorial.py
+python docs/examples/tutorial.py
 """
 
 import asyncio
@@ -30,8 +30,14 @@ async def main() -> None:
             report = await client.delete("executions", ids)
 
     print("outcomes:", {o.value: n for o, n in report.summary.outcomes.items() if n})
-    print("requests:", report.summary.mutating_requests, "changes,",
-          report.summary.requests, "in all,", f"{report.summary.seconds:.1f} s")
+    print(
+        "requests:",
+        report.summary.mutating_requests,
+        "changes,",
+        report.summary.requests,
+        "in all,",
+        f"{report.summary.seconds:.1f} s",
+    )
     assert report.ok
     assert all(item.outcome is Outcome.DELETED for item in report)
     assert sim.statistics().violation_count == 0

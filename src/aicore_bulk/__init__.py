@@ -8,6 +8,7 @@ aiohttp in ``_transport`` and the simulator, and backoff in ``_retry``.
 | 0 | ``_errors``, ``_models``, ``_report``, ``_events``, ``_version`` |
 | 1 | ``_config``, ``_transport``, ``_retry``, ``_rate``, ``_auth`` |
 | 1b | ``_caller`` (one request: token, pacing, retries), ``_api`` (wire format), ``_planner`` |
+| 1c | ``_selection`` (choosing items through the list endpoint) |
 | 2 | ``_engine`` (the dispatcher) |
 | 3 | ``_client`` (``BulkClient``), ``_sync`` |
 | 4 | ``_cli``, ``testing`` (the simulator lives in ``_simulator`` and imports no client code) |
@@ -20,6 +21,7 @@ from aicore_bulk._errors import (
     BulkError,
     ConfigurationError,
     InputError,
+    RunDeclinedError,
     ServiceError,
 )
 from aicore_bulk._events import (
@@ -35,6 +37,7 @@ from aicore_bulk._models import Limits, Outcome, Status, Target
 from aicore_bulk._planner import Path
 from aicore_bulk._report import ItemResult, ItemsFailedError, Report, Summary
 from aicore_bulk._retry import RetryPolicy
+from aicore_bulk._selection import Selection
 from aicore_bulk._sync import delete_sync, plan_sync, stop_sync
 from aicore_bulk._transport import (
     AiohttpTransport,
@@ -74,6 +77,8 @@ __all__ = [
     "RequestSent",
     "Response",
     "RetryPolicy",
+    "RunDeclinedError",
+    "Selection",
     "ServiceError",
     "StaticToken",
     "Status",
