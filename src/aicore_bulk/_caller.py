@@ -93,6 +93,8 @@ class Caller:
     wall_clock: Clock = time.time
     listener: Listener | None = None
     counters: Counters = attrs.field(factory=Counters)
+    #: Set by an interruption: requests not yet on the wire are never sent.
+    halted: bool = False
 
     async def call(
         self,
@@ -155,7 +157,7 @@ class Caller:
                 wait = next(waits)
                 failure = Failure(maybe_applied, None, f"{outcome} (after {attempt} tries)")
             failures += 1
-            if failures >= self.retry.attempts or not self.budget.take():
+            if self.halted or failures >= self.retry.attempts or not self.budget.take():
                 return failure
             self.counters.retries += 1
             await self.sleep(wait)
@@ -165,6 +167,8 @@ class Caller:
     ) -> Response | TransportError:
         async with self.limiter:
             await self.pacer.wait_turn()
+            if self.halted:
+                return TransportError("connect", "not sent: the run was interrupted")
             counters = self.counters
             counters.requests += 1
             if items:

@@ -104,6 +104,7 @@ class BulkClient:
         poll_interval: Seconds between looks at the STOPPING items.
         page_size: Items per list page when reading statuses (at most 100,000).
         hold: Seconds a change may wait to share a request with others.
+        grace: Seconds requests in flight get to answer after an ``interrupt``.
         allow_insecure_http: Allow ``http://`` to hosts other than loopback (you are warned).
         listener: Receives progress events of every run (see ``aicore_bulk.events``).
         clock, sleep, wall_clock: Time sources, to inject in tests.
@@ -127,6 +128,7 @@ class BulkClient:
         poll_interval: float = 2.0,
         page_size: int = 10_000,
         hold: float = 10.0,
+        grace: float = 5.0,
         allow_insecure_http: bool = False,
         listener: Listener | None = None,
         clock: Clock | None = None,
@@ -152,6 +154,7 @@ class BulkClient:
             retry=retry,
             transport=transport,
             engine=_engine_settings(stop_wait, poll_interval, page_size, hold),
+            grace=grace,
             listener=listener,
             clock=clock,
             sleep=sleep,
@@ -170,6 +173,7 @@ class BulkClient:
         poll_interval: float = 2.0,
         page_size: int = 10_000,
         hold: float = 10.0,
+        grace: float = 5.0,
         listener: Listener | None = None,
         **settings: Any,  # noqa: ANN401 - passed to resolve_settings
     ) -> Self:
@@ -187,6 +191,7 @@ class BulkClient:
             retry=retry,
             transport=transport,
             engine=_engine_settings(stop_wait, poll_interval, page_size, hold),
+            grace=grace,
             listener=listener,
             clock=None,
             sleep=None,
@@ -203,6 +208,7 @@ class BulkClient:
         retry: RetryPolicy | None,
         transport: Transport | None,
         engine: EngineSettings,
+        grace: float,
         listener: Listener | None,
         clock: Clock | None,
         sleep: Sleep | None,
@@ -214,6 +220,7 @@ class BulkClient:
         self._retry = retry or RetryPolicy()
         self._transport = transport or AiohttpTransport(connections=self._limits.concurrency)
         self._engine_settings = engine
+        self._grace = grace
         self._listener = listener
         self._clock = clock or time.monotonic
         self._sleep = sleep or asyncio.sleep
@@ -256,6 +263,7 @@ class BulkClient:
         *,
         deadline: float | None = None,
         confirm: Confirm | None = None,
+        interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
     ) -> Report:
         """Delete every item of ``ids``, stopping first whatever must be stopped.
@@ -269,6 +277,9 @@ class BulkClient:
             deadline: Seconds for the whole run; what has not settled by then is reported.
             confirm: Called with the :class:`Plan` before the first change; returning False
                 raises :class:`RunDeclinedError` with nothing changed.
+            interrupt: Once set, no new request is sent; requests in flight get ``grace``
+                seconds, then the report is returned with ``interrupted`` set (items in
+                flight ``unknown``, items never sent ``failed``).
             listener: Receives this run's progress events.
 
         Raises:
@@ -278,7 +289,13 @@ class BulkClient:
             RunDeclinedError: ``confirm`` said no.
         """
         return await self._run(
-            kind, ids, Target.DELETED, deadline=deadline, confirm=confirm, listener=listener
+            kind,
+            ids,
+            Target.DELETED,
+            deadline=deadline,
+            confirm=confirm,
+            interrupt=interrupt,
+            listener=listener,
         )
 
     async def stop(
@@ -288,11 +305,18 @@ class BulkClient:
         *,
         deadline: float | None = None,
         confirm: Confirm | None = None,
+        interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
     ) -> Report:
         """Stop every PENDING or RUNNING item of ``ids``; see :meth:`delete` for the rest."""
         return await self._run(
-            kind, ids, Target.STOPPED, deadline=deadline, confirm=confirm, listener=listener
+            kind,
+            ids,
+            Target.STOPPED,
+            deadline=deadline,
+            confirm=confirm,
+            interrupt=interrupt,
+            listener=listener,
         )
 
     async def plan(
@@ -360,6 +384,7 @@ class BulkClient:
         *,
         deadline: float | None,
         confirm: Confirm | None,
+        interrupt: anyio.Event | None,
         listener: Listener | None,
     ) -> Report:
         started = self._clock()
@@ -372,14 +397,20 @@ class BulkClient:
                 verdict = await verdict
             if not verdict:
                 raise RunDeclinedError("the run was declined; nothing was changed", plan=plan)
+        interrupted = False
         try:
             with anyio.CancelScope() as scope:
-                async with anyio.create_task_group() as timer:
+                async with anyio.create_task_group() as side:
                     if deadline is not None:
-                        timer.start_soon(_expire, self._sleep, deadline, scope)
+                        side.start_soon(_expire, self._sleep, deadline, scope)
+                    if interrupt is not None:
+                        side.start_soon(self._interrupt_when, interrupt, engine, scope)
                     await engine.dispatch()
-                    timer.cancel_scope.cancel()
-            if scope.cancelled_caught:
+                    side.cancel_scope.cancel()
+            if interrupt is not None and interrupt.is_set():
+                interrupted = True
+                engine.finish("interrupted before this item settled")
+            elif scope.cancelled_caught:
                 engine.finish(f"the run's deadline of {deadline:g} s passed first")
         except BulkError as error:
             # The run as a whole broke after changes began (say, the token endpoint stopped
@@ -396,7 +427,17 @@ class BulkClient:
             throttled=counters.throttled,
             duplicates=duplicates,
             seconds=self._clock() - started,
+            interrupted=interrupted,
         )
+
+    async def _interrupt_when(
+        self, interrupt: anyio.Event, engine: Engine, scope: anyio.CancelScope
+    ) -> None:
+        """On interruption: send nothing new, give requests in flight a grace period, stop."""
+        await interrupt.wait()
+        engine.stop_sending()
+        await self._sleep(self._grace)
+        scope.cancel()
 
     def _new_caller(self, *, listener: Listener | None, items: int) -> Caller:
         return Caller(

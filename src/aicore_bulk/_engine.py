@@ -102,6 +102,8 @@ class Engine:
     _group: anyio.abc.TaskGroup | None = attrs.field(default=None, init=False)
     #: Items in the resource group (from ``$count``): what listing it costs.
     _group_size: int = attrs.field(default=0, init=False)
+    #: Set by :meth:`stop_sending`: no new request goes out; answers are still taken in.
+    _stopping: bool = attrs.field(default=False, init=False)
 
     # Reading statuses.
 
@@ -196,7 +198,15 @@ class Engine:
         self._group = None
         self._emit(PhaseDone("dispatch"))
 
+    def stop_sending(self) -> None:
+        """Send nothing more (an interruption): requests in flight may still be answered."""
+        self._stopping = True
+        self._waiting.clear()
+        self.api.caller.halted = True
+
     def _send(self, batch: Sequence[Op]) -> None:
+        if self._stopping:
+            return  # the items stay open; finish() reports them as not sent
         for op in batch:
             state = self.items[op.id]
             state.in_flight = True
@@ -333,7 +343,7 @@ class Engine:
 
     async def _wait_loop(self) -> None:
         try:
-            while self._waiting:
+            while self._waiting and not self._stopping:
                 await self.sleep(self.settings.poll_interval)
                 await self._poll()
                 self._flush(hold_check=True)

@@ -7,7 +7,7 @@ Its JSON form is a contract (the CLI prints it and orchestrators parse it)::
       "summary": {"total": 3, "ok": true,
                   "outcomes": {"deleted": 2, "already_absent": 1, ...every outcome...},
                   "requests": 5, "mutating_requests": 2, "retries": 0, "throttled": 0,
-                  "duplicates": 1, "seconds": 1.23},
+                  "duplicates": 1, "seconds": 1.23, "interrupted": false},
       "items": [{"id": "e1", "outcome": "deleted", "code": null, "message": "...",
                  "attempts": 1, "status": "COMPLETED"}, ...]
     }
@@ -83,6 +83,8 @@ class Summary:
     throttled: int
     duplicates: int
     seconds: float
+    #: The run was interrupted; unsettled items are ``unknown`` or ``failed``.
+    interrupted: bool = False
 
     @property
     def total(self) -> int:
@@ -101,6 +103,7 @@ class Summary:
             "throttled": self.throttled,
             "duplicates": self.duplicates,
             "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
         }
 
 
@@ -126,6 +129,7 @@ class Report:
         throttled: int,
         duplicates: int,
         seconds: float,
+        interrupted: bool = False,
     ) -> Report:
         """Assemble a report and count its outcomes."""
         counts = Counter(item.outcome for item in items)
@@ -137,6 +141,7 @@ class Report:
             throttled=throttled,
             duplicates=duplicates,
             seconds=seconds,
+            interrupted=interrupted,
         )
         return cls(kind, target, items, summary)
 

@@ -7,12 +7,13 @@ subprocess configured by the same ``AICORE_*`` variables SAP's SDKs read.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
 import pytest
 
-from aicore_bulk.testing import Simulator, SimulatorConfig, serve_in_thread
+from aicore_bulk.testing import Faults, Simulator, SimulatorConfig, serve_in_thread
 
 FAST = SimulatorConfig(stop_delay=0.05, delete_linger=0.2)
 
@@ -331,3 +332,51 @@ def test_a_malformed_id_in_a_file_names_its_line(cli, sim, tmp_path):
     assert result.returncode == 2
     assert f"{path}:3: 'not valid!' is not a valid AI Core ID" in result.stderr
     assert sim.statistics().total_requests == 0
+
+
+def test_sigint_stops_the_run_writes_the_report_and_exits_130(server, sim, tmp_path):
+    """Ctrl-C: no new request, a short grace, a complete report, exit code 130."""
+    ids = sim.seed("executions", 3_000, statuses={"DEAD": 1})
+    sim.set_faults(Faults(latency=0.05))
+    report_path = tmp_path / "report.json"
+    environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **server.environment()}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aicore_bulk",
+            "delete",
+            "executions",
+            "--all",
+            "--concurrency",
+            "1",
+            "--output",
+            "ndjson",
+            "--report",
+            str(report_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    first_item = process.stdout.readline()  # the first change has been answered
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+
+    report = json.loads(report_path.read_text())
+    outcomes = report["summary"]["outcomes"]
+    assert json.loads(first_item)["outcome"] == "deleted"
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert report["summary"]["interrupted"] is True
+    assert report["summary"]["total"] == len(ids)
+    assert outcomes["deleted"] + outcomes["failed"] + outcomes["unknown"] == len(ids)
+    assert 0 < outcomes["deleted"] < len(ids)
+    for item in report["items"]:
+        state = sim.state("executions", item["id"])
+        gone = state is None or state.deleted
+        if item["outcome"] == "deleted":
+            assert gone
+        if item["outcome"] == "failed":
+            assert not gone

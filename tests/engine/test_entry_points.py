@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
 
 import aicore_bulk
-from aicore_bulk import ItemSettled, Limits, Outcome, PhaseDone, PlanReady, RequestSent
+from aicore_bulk import (
+    ItemSettled,
+    Limits,
+    Outcome,
+    PhaseDone,
+    PlanReady,
+    RequestAnswered,
+    RequestSent,
+)
 from aicore_bulk.testing import Faults, Simulator, SimulatorConfig, serve_in_thread
 
 
@@ -99,3 +108,32 @@ async def test_deadline_ends_the_run_with_every_item_accounted_for(make_client, 
     assert results["dead-0001"].outcome is Outcome.DELETED
     assert results["run-00001"].outcome is Outcome.FAILED
     assert "deadline" in results["run-00001"].message
+
+
+async def test_an_interrupt_stops_sending_and_accounts_for_every_item(
+    make_client, aicore_simulator
+):
+    """After an interrupt, nothing new is sent; the report has every item, truthfully."""
+    ids = aicore_simulator.seed("executions", 1_000, statuses={"DEAD": 1})
+    interrupt = anyio.Event()
+
+    def interrupt_after_first_change(event):
+        if isinstance(event, RequestAnswered) and event.operation == "bulk":
+            interrupt.set()
+
+    async with make_client(
+        limits=Limits(concurrency=1), listener=interrupt_after_first_change, grace=1.0
+    ) as client:
+        report = await client.delete("executions", ids, interrupt=interrupt)
+
+    outcomes = report.summary.outcomes
+    assert report.summary.interrupted
+    assert len(report) == 1_000
+    # The request in flight when the interrupt came may still be answered, no more.
+    assert outcomes[Outcome.DELETED] in {100, 200}
+    assert outcomes[Outcome.FAILED] == 1_000 - outcomes[Outcome.DELETED]
+    assert aicore_simulator.statistics().mutating_requests == outcomes[Outcome.DELETED] // 100
+    for item in report:
+        assert aicore_simulator.state("executions", item.id).deleted == (
+            item.outcome is Outcome.DELETED
+        )

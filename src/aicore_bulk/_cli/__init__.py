@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from aicore_bulk._cli._run import run  # noqa: PLC0415
 
         return asyncio.run(run(args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("aicore-bulk: interrupted", file=sys.stderr)  # noqa: T201
         return EXIT_INTERRUPTED
     except ValueError as error:

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
 
-from aicore_bulk._cli._exit import EXIT_ITEMS, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, fail
+from aicore_bulk._cli._exit import (
+    EXIT_INTERRUPTED,
+    EXIT_ITEMS,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    fail,
+)
 from aicore_bulk._cli._inputs import ids_from
 from aicore_bulk._cli._progress import Progress
 from aicore_bulk._cli._render import plan_table, summary
@@ -78,13 +88,15 @@ async def run_with(
             progress.close()
             return _print_plan(plan, args, group=group, latency=latency.mean, human=human)
         run_call = client.delete if target is Target.DELETED else client.stop
-        report = await run_call(
-            kind,
-            ids,
-            deadline=args.deadline,
-            listener=listen,
-            confirm=lambda plan: _confirm(plan, args, group=group),
-        )
+        with _interruptible() as interrupt:
+            report = await run_call(
+                kind,
+                ids,
+                deadline=args.deadline,
+                listener=listen,
+                interrupt=interrupt,
+                confirm=lambda plan: _confirm(plan, args, group=group),
+            )
         progress.close()
     except RunDeclinedError as error:
         progress.close()
@@ -94,6 +106,42 @@ async def run_with(
         return fail(f"{error} (nothing was changed)", EXIT_USAGE)
     still_listed = await _wait_gone(client, args, report)
     return _finish(report, args, group=group, human=human, still_listed=still_listed)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[anyio.Event]:
+    """SIGINT/SIGTERM set the returned event: the run stops sending and reports what it knows.
+
+    A second signal cancels the run at once.
+    """
+    interrupt = anyio.Event()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def on_signal() -> None:
+        if interrupt.is_set():
+            if task is not None:
+                task.cancel()
+            return
+        print(  # noqa: T201
+            "\naicore-bulk: interrupted: sending nothing more, waiting briefly for requests in "
+            "flight (again to quit at once)",
+            file=sys.stderr,
+        )
+        interrupt.set()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, on_signal)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not on POSIX
+            pass
+    try:
+        yield interrupt
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 def _source(args: argparse.Namespace) -> Iterable[str] | Selection:
@@ -252,6 +300,8 @@ def _finish(
                 f"{still_listed:,} deleted items were still listed when --wait ran out",
                 file=human,
             )
+    if report.summary.interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_OK if report.ok and not still_listed else EXIT_ITEMS
 
 
