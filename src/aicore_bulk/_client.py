@@ -412,10 +412,14 @@ class BulkClient:
                 engine.finish("interrupted before this item settled")
             elif scope.cancelled_caught:
                 engine.finish(f"the run's deadline of {deadline:g} s passed first")
-        except BulkError as error:
+        except BaseExceptionGroup as group:
             # The run as a whole broke after changes began (say, the token endpoint stopped
             # answering): every item is still accounted for, with what we know of it.
-            engine.finish(f"the run stopped: {error}")
+            # Anything but our own errors (a bug, a cancellation) propagates.
+            ours, rest = group.split(BulkError)
+            if rest is not None or ours is None:
+                raise
+            engine.finish(f"the run stopped: {_first(ours)}")
         counters = caller.counters
         return Report.build(
             kind=kind,
@@ -483,6 +487,12 @@ class BulkClient:
         )
         await engine.resolve()
         return engine, duplicates, caller
+
+
+def _first(group: BaseExceptionGroup[BulkError]) -> BaseException:
+    """The first error of a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _check_kind(kind: str) -> None:

@@ -1,0 +1,159 @@
+"""Tokens are fetched once and refreshed when refused; a user's rate cap holds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import attrs
+import pytest
+
+from aicore_bulk import (
+    ClientCredentials,
+    ItemsFailedError,
+    Limits,
+    MockTransport,
+    Outcome,
+    RequestSent,
+    Response,
+    TransportError,
+)
+from aicore_bulk._cli._progress import Progress
+from aicore_bulk._events import ItemSettled, PlanReady
+from aicore_bulk._report import ItemResult
+
+
+async def test_concurrent_callers_share_one_token_fetch(aicore_server, aicore_simulator):
+    """However many requests wait for a token, one fetch serves them all."""
+    from aicore_bulk import AiohttpTransport  # noqa: PLC0415
+
+    creds = aicore_server.credentials
+    auth = ClientCredentials(
+        aicore_server.token_url,
+        creds.client_id,
+        creds.client_secret,
+        clock=aicore_simulator.clock,
+        sleep=asyncio.sleep,
+    )
+    transport = AiohttpTransport()
+    try:
+        tokens = await asyncio.gather(*(auth.token(transport) for _ in range(50)))
+    finally:
+        await transport.aclose()
+
+    assert len(set(tokens)) == 1
+    assert auth.fetches == 1
+    assert aicore_simulator.statistics().requests["token"] == 1
+
+
+async def test_a_401_refreshes_the_token_once_and_goes_on(client, aicore_simulator):
+    """When the API stops accepting the token mid-run, a fresh one is fetched and used."""
+    ids = aicore_simulator.seed("executions", 300, statuses={"DEAD": 1})
+
+    revoked = []
+
+    def revoke_after_first_change(event):
+        if isinstance(event, RequestSent) and event.operation == "bulk" and not revoked:
+            revoked.append(True)
+            aicore_simulator._tokens.clear()  # every token issued so far is now unknown
+
+    report = await client.delete("executions", ids, listener=revoke_after_first_change)
+
+    assert report.ok
+    assert aicore_simulator.statistics().requests["token"] >= 2
+
+
+async def test_a_rate_cap_spaces_requests(make_client, aicore_simulator, simulated_sleep):
+    """With Limits(rate=r), n requests take at least (n - 1) / r seconds."""
+    ids = aicore_simulator.seed("executions", 2_000, statuses={"DEAD": 1})
+    async with make_client(limits=Limits(concurrency=8, rate=4.0)) as client:
+        report = await client.delete("executions", ids)
+
+    assert report.ok
+    assert simulated_sleep.slept >= (report.summary.requests - 1) / 4.0 - 1e-6
+
+
+async def test_timeouts_are_retried_then_reported_unknown():
+    """A change whose every try timed out may have happened: it is unknown, never deleted."""
+    from aicore_bulk import BulkClient, RetryPolicy  # noqa: PLC0415
+
+    async def handler(request):
+        if request.url.endswith("/oauth/token"):
+            return Response(200, {}, b'{"access_token": "t", "expires_in": 3600}')
+        if request.url.endswith("/lm/meta"):
+            return Response(
+                200, {}, b'{"aiApi": {"capabilities": {"bulkUpdates": {"executions": true}}}}'
+            )
+        if request.url.endswith("/$count"):
+            return Response(200, {}, b"1")
+        if request.method == "GET":
+            return Response(
+                200, {}, b'{"count": 1, "resources": [{"id": "e-0001", "status": "DEAD"}]}'
+            )
+        raise TransportError("timeout", "no answer within 30 s")
+
+    async def no_sleep(_):
+        await asyncio.sleep(0)
+
+    async with BulkClient(
+        base_url="https://api.example.com",
+        resource_group="g",
+        auth_url="https://auth.example.com",
+        client_id="c",
+        client_secret="s",
+        transport=MockTransport(handler),
+        sleep=no_sleep,
+        retry=RetryPolicy(attempts=3),
+    ) as client:
+        report = await client.delete("executions", ["e-0001"])
+
+    (item,) = report
+    assert item.outcome is Outcome.UNKNOWN
+    assert "timeout" in item.message
+    assert report.summary.retries == 2
+    with pytest.raises(ItemsFailedError, match="1 of 1 executions did not reach DELETED"):
+        report.raise_for_failures()
+
+
+def test_the_progress_bar_shows_counts_rates_and_eta():
+    """On a terminal the bar redraws one line with settled/total, req/s, retries, 429s, ETA."""
+    import io  # noqa: PLC0415
+
+    stream = io.StringIO()
+    progress = Progress(stream=stream, bar=True, verb="deleting executions")
+    progress(PlanReady(kind="executions", target="DELETED", paths={}, total=4, requests=1))
+    for n in range(2):
+        progress(ItemSettled(ItemResult(f"e-000{n}", Outcome.DELETED)))
+    progress.close()
+
+    line = progress.line(progress._started + 1.0)
+    assert line.startswith("deleting executions 2/4")
+    assert "50%" in line
+    for part in ("req/s", "retries 0", "429s 0", "ETA 1s"):
+        assert part in line
+    assert stream.getvalue().startswith("\r")
+    assert stream.getvalue().endswith("\n")
+
+
+async def test_a_token_endpoint_that_dies_mid_run_leaves_a_complete_report(
+    client, aicore_simulator
+):
+    """If tokens stop coming after changes began, the run ends with every item accounted for."""
+    ids = aicore_simulator.seed("executions", 300, statuses={"DEAD": 1})
+    broken = []
+
+    def break_auth_after_first_change(event):
+        if isinstance(event, RequestSent) and event.operation == "bulk" and not broken:
+            broken.append(True)
+            aicore_simulator._tokens.clear()
+            aicore_simulator.config = attrs.evolve(aicore_simulator.config, client_secret="new")
+
+    report = await client.delete("executions", ids, listener=break_auth_after_first_change)
+
+    assert len(report) == 300
+    assert any("the run stopped" in (item.message or "") for item in report)
+    for item in report:
+        deleted = aicore_simulator.state("executions", item.id).deleted
+        if item.outcome is Outcome.DELETED:
+            assert deleted
+        elif item.outcome is Outcome.FAILED:
+            assert not deleted
