@@ -181,3 +181,40 @@ async def test_deployments_list_and_render(api, aicore_simulator):
     (dep,) = body["resources"]
     assert dep["targetStatus"] == "RUNNING"
     assert "deploymentUrl" in dep
+
+
+async def test_introspection_endpoints_for_other_processes(api, aicore_simulator):
+    """/_simulator/* report statistics and states, need no token, and count as no traffic."""
+    aicore_simulator.put("executions", "done-0001", "COMPLETED")
+    aicore_simulator.put("executions", "run-0001", "RUNNING")
+    await api.bulk("executions", [{"id": "done-0001", "targetStatus": "DELETED"}])
+    api.token = None
+    base = api.server.url
+
+    async with api.session.get(f"{base}/_simulator/statistics") as response:
+        stats = await response.json()
+    async with api.session.get(f"{base}/_simulator/states/executions") as response:
+        states = await response.json()
+    async with api.session.post(f"{base}/_simulator/reset-statistics") as response:
+        assert response.status == 200
+
+    assert stats["requests"] == {"token": 1, "bulk": 1}
+    assert stats["bulk_sizes"] == {"1": 1}
+    assert states == {"DELETED": 1, "RUNNING": 1}
+    assert aicore_simulator.statistics().total_requests == 0
+
+
+async def test_unfiltered_pages_after_deletes_still_hide_expired_items(
+    api, aicore_simulator, aicore_clock
+):
+    """Paging without filters stays exact while deleted items linger and after they expire."""
+    ids = aicore_simulator.seed("executions", 30, statuses={"DEAD": 1})
+    await api.bulk("executions", [{"id": i, "targetStatus": "DELETED"} for i in ids[:10]])
+
+    _, lingering, _ = await api.call("GET", "/lm/executions", params={"$top": "100"})
+    aicore_clock.advance(60)
+    _, after, _ = await api.call("GET", "/lm/executions", params={"$top": "5", "$skip": "5"})
+
+    assert lingering["count"] == 30
+    assert after["count"] == 20
+    assert [r["id"] for r in after["resources"]] == ids[15:20]

@@ -79,6 +79,10 @@ def build_app(sim: Simulator) -> web.Application:
     app.router.add_get(f"/v2/lm/{_KIND_PATTERN}/{{id}}", _get)
     app.router.add_patch(f"/v2/lm/{_KIND_PATTERN}/{{id}}", _stop)
     app.router.add_delete(f"/v2/lm/{_KIND_PATTERN}/{{id}}", _delete)
+    # Not the AI API: what benchmarks in another process read back (never faulted, no auth).
+    app.router.add_get("/_simulator/statistics", _statistics)
+    app.router.add_get(f"/_simulator/states/{_KIND_PATTERN}", _states)
+    app.router.add_post("/_simulator/reset-statistics", _reset_statistics)
     return app
 
 
@@ -93,6 +97,8 @@ def _operation(request: web.Request) -> str:
 
 @web.middleware
 async def _bookkeeping(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/_simulator/"):
+        return await handler(request)  # looking at the simulator is not traffic
     recorder = request.app[SIMULATOR_KEY].recorder
     recorder.requests[_operation(request)] += 1
     # In-flight counts the AI API only: the token endpoint is another service in real life.
@@ -282,16 +288,19 @@ async def _list(request: web.Request) -> web.Response:
     top = _int_param(query, "top", default=_DEFAULT_TOP, maximum=_MAX_TOP)
     skip = _int_param(query, "skip", default=0, maximum=None)
     only_status = _select(query)
-    matches = _filtered(sim, kind, group, query)
-    page = matches[skip : skip + top]
+    if any(name in query for name in (*_LIST_FILTERS, "status", "executableIds")):
+        matches = _filtered(sim, kind, group, query)
+        page, total = matches[skip : skip + top], len(matches)
+    else:
+        page, total = sim.store.page(kind, group, skip, top)
     for item in page:
         item.seen_status = item.status
     status = query.get("status")
-    if status is not None and skip == 0 and len(matches) <= top:
+    if status is not None and skip == 0 and total <= top:
         _forget_left_status(sim, kind, group, query, status)
     render = _render_status if only_status else _render
     resources = [render(item) for item in page]
-    count = len(matches) if sim.config.list_count == "total" else len(page)
+    count = total if sim.config.list_count == "total" else len(page)
     return web.json_response({"count": count, "resources": resources})
 
 
@@ -465,6 +474,38 @@ def _reconfigure(
     return web.json_response(
         {"id": item_id, "message": "Deployment modification scheduled"}, status=202
     )
+
+
+async def _statistics(request: web.Request) -> web.Response:
+    stats = request.app[SIMULATOR_KEY].statistics()
+    return web.json_response(
+        {
+            "requests": dict(stats.requests),
+            "bulk_sizes": {str(size): n for size, n in stats.bulk_sizes.items()},
+            "changed": dict(stats.changed),
+            "refused": stats.refused,
+            "peak_in_flight": stats.peak_in_flight,
+            "throttled": stats.throttled,
+            "faults": dict(stats.faults),
+            "violation_count": stats.violation_count,
+            "violations": [[v.rule, v.detail] for v in stats.violations[:20]],
+        }
+    )
+
+
+async def _states(request: web.Request) -> web.Response:
+    sim = request.app[SIMULATOR_KEY]
+    group = request.query.get("resource_group", "default")
+    counts: dict[str, int] = {}
+    for state in sim.states(_kind(request), group).values():
+        key = "DELETED" if state.deleted else state.status
+        counts[key] = counts.get(key, 0) + 1
+    return web.json_response(counts)
+
+
+async def _reset_statistics(request: web.Request) -> web.Response:
+    request.app[SIMULATOR_KEY].reset_statistics()
+    return web.json_response({})
 
 
 # Request parsing.

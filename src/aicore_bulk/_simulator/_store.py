@@ -8,6 +8,8 @@ timeline with a manual clock instead of real waits.
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Literal
 
@@ -79,6 +81,9 @@ class Store:
     stop_delay: float
     delete_linger: float
     _groups: dict[tuple[Kind, str], dict[str, Item]] = attrs.field(factory=dict, init=False)
+    #: Deleted items not yet purged, per group: while there are none, a page of an unfiltered
+    #: list can be cut straight out of the group without looking at every item.
+    _lingering: Counter[tuple[Kind, str]] = attrs.field(factory=Counter, init=False)
 
     def add(self, resource_group: str, item: Item) -> None:
         """Insert or replace one item."""
@@ -98,8 +103,24 @@ class Store:
             return None
         if not self._settle(item, self.clock()):
             del items[item_id]
+            self._lingering[(kind, resource_group)] -= 1
             return None
         return item
+
+    def page(self, kind: Kind, resource_group: str, skip: int, top: int) -> tuple[list[Item], int]:
+        """Items ``skip`` to ``skip + top`` of a group, and how many it holds.
+
+        O(skip + top) while no deleted item lingers; otherwise a full scan.
+        """
+        items = self._groups.get((kind, resource_group), {})
+        if self._lingering[(kind, resource_group)]:
+            visible = list(self.scan(kind, resource_group))
+            return visible[skip : skip + top], len(visible)
+        now = self.clock()
+        page = list(itertools.islice(items.values(), skip, skip + top))
+        for item in page:
+            self._settle(item, now)
+        return page, len(items)
 
     def scan(self, kind: Kind, resource_group: str) -> Iterator[Item]:
         """Every visible item of a group, settled to the current time, in insertion order."""
@@ -115,6 +136,7 @@ class Store:
                 gone.append(item.id)
         for item_id in gone:
             items.pop(item_id, None)
+        self._lingering[(kind, resource_group)] -= len(gone)
 
     def change(
         self,
@@ -166,6 +188,7 @@ class Store:
         else:
             item.target_status = "DELETED"
             item.deleted_at = now
+            self._lingering[(kind, resource_group)] += 1
         if tell_client:
             # An accepted change tells the client what the item is now.
             item.seen_status = item.status
