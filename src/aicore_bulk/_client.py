@@ -447,7 +447,9 @@ class BulkClient:
         return Caller(
             transport=self._transport,
             auth=self._auth,
-            pacer=Pacer(self._clock, self._sleep, self._limits.rate),
+            pacer=Pacer(
+                self._clock, self._sleep, self._limits.rate, adaptive=self._limits.adaptive
+            ),
             limiter=anyio.CapacityLimiter(self._limits.concurrency),
             retry=self._retry,
             budget=RetryBudget(_budget(self._retry, items)),

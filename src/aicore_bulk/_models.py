@@ -98,8 +98,11 @@ class Limits:
     Attributes:
         concurrency: Requests in flight at once.
         rate: Requests per second at most, or None for no cap.
+        adaptive: Learn the service's limit from its 429s and stay under it (see
+            ``docs/design.md``); False keeps the rate fixed and only pauses for ``Retry-After``.
 
     """
 
     concurrency: int = attrs.field(default=16, validator=_concurrency_range)
     rate: float | None = attrs.field(default=None, validator=_positive_rate)
+    adaptive: bool = True

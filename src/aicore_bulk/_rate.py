@@ -1,10 +1,18 @@
 """Pacing: a user's rate cap, an adaptive rate learned from 429s, and a shared pause.
 
-The service's limit is never told to us, so the pacer learns it, as TCP and botocore's
-adaptive retry mode do: it starts unpaced (only the concurrency limit applies), halves its
-rate at the first sign of throttling (a 429), and then grows back by a tenth per second of
-successful sending. A 429 also pauses every request until its ``Retry-After``, because every
-other request would only draw another 429. A user's ``rate`` caps it all.
+The service's limit is never told to us, so the pacer learns it:
+
+* it starts unpaced (only the concurrency limit applies);
+* a 429 pauses every request until its ``Retry-After`` (every other request would only draw
+  another 429), and sets a *ceiling*: the rate of successful answers over the last second,
+  which is what the gateway let through; the pacer then sends at 95 % of it;
+* while no 429 comes, the ceiling grows: it doubles every second until the second 429
+  (slow start: the first estimate is taken from a very short window), then by a quarter
+  every two seconds (probing, in case the limit was raised).
+
+Each 429 costs a whole ``Retry-After`` of idle time, so the controller aims to draw few of
+them: it approaches the ceiling from below instead of oscillating around it. A user's
+``rate`` caps it all.
 """
 
 from __future__ import annotations
@@ -20,11 +28,15 @@ Sleep = Callable[[float], Awaitable[None]]
 
 #: The adaptive rate never drops below this many requests per second.
 MIN_RATE: Final = 0.5
-#: After a decrease, further 429s within this many seconds belong to the same burst.
-_SAME_BURST: Final = 1.0
-#: Window over which the actual sending rate is measured.
+#: Successes are counted over this window to estimate what the gateway lets through.
 _WINDOW: Final = 1.0
-_GROWTH_PER_SECOND: Final = 0.1
+#: The shortest window an estimate is taken over (the first 429 comes within milliseconds).
+_MIN_WINDOW: Final = 0.25
+#: Send at this share of the ceiling.
+_HEADROOM: Final = 0.95
+#: Ceiling growth while no 429 comes: x2 per second before the second 429, then +25 % / 2 s.
+_SLOW_START: Final = (2.0, 1.0)
+_PROBE: Final = (1.25, 2.0)
 
 
 @attrs.define(eq=False)
@@ -35,12 +47,18 @@ class Pacer:
     sleep: Sleep
     #: The user's cap in requests per second (None: none).
     cap: float | None = None
+    #: False: never change the rate, only pause for ``Retry-After``.
+    adaptive: bool = True
     #: The adaptive rate (None until the first 429: unpaced).
     rate: float | None = attrs.field(default=None, init=False)
+    _ceiling: float | None = attrs.field(default=None, init=False)
+    _throttles: int = attrs.field(default=0, init=False)
+    _grown_at: float = attrs.field(default=0.0, init=False)
     _next_slot: float = attrs.field(default=0.0, init=False)
     _paused_until: float = attrs.field(default=0.0, init=False)
-    _last_decrease: float = attrs.field(default=float("-inf"), init=False)
-    _sent: collections.deque[float] = attrs.field(factory=collections.deque, init=False)
+    _burst_until: float = attrs.field(default=float("-inf"), init=False)
+    _first: float | None = attrs.field(default=None, init=False)
+    _successes: collections.deque[float] = attrs.field(factory=collections.deque, init=False)
 
     @property
     def effective_rate(self) -> float | None:
@@ -52,54 +70,60 @@ class Pacer:
         return min(self.cap, self.rate)
 
     async def wait_turn(self) -> None:
-        """Wait until this request may go, then count it as sent."""
+        """Wait until this request may go."""
         while True:
             now = self.clock()
+            if self._first is None:
+                self._first = now
             rate = self.effective_rate
             start = max(now, self._paused_until, self._next_slot if rate else now)
             if start <= now:
-                break
+                if rate:
+                    self._next_slot = now + 1.0 / rate
+                return
             if rate and start == self._next_slot:
                 # Claim this slot so that concurrent waiters line up behind it.
                 self._next_slot = start + 1.0 / rate
                 await self.sleep(start - now)
                 if self.clock() >= self._paused_until:
-                    self._record(self.clock())
                     return
                 continue
             await self.sleep(start - now)
-        if rate:
-            self._next_slot = now + 1.0 / rate
-        self._record(now)
 
     def throttled(self, retry_after: float) -> None:
-        """A 429: pause everyone for ``retry_after`` and halve the rate (once per burst)."""
+        """A 429: pause everyone for ``retry_after``; learn the ceiling (once per burst)."""
         now = self.clock()
         self._paused_until = max(self._paused_until, now + retry_after)
-        if now - self._last_decrease < _SAME_BURST + retry_after:
-            return
-        self._last_decrease = now
-        current = self.rate if self.rate is not None else self._measured(now)
-        self.rate = max(MIN_RATE, current / 2)
         self._next_slot = max(self._next_slot, self._paused_until)
+        if now < self._burst_until or not self.adaptive:
+            return  # the other 429s of the same burst teach nothing new
+        self._burst_until = self._paused_until + _MIN_WINDOW
+        self._throttles += 1
+        self._ceiling = max(MIN_RATE, self._goodput(now))
+        self._grown_at = self._paused_until
+        self.rate = _HEADROOM * self._ceiling
 
     def succeeded(self) -> None:
-        """A request went through: grow the adaptive rate a little."""
-        if self.rate is not None:
-            self.rate += max(1.0, _GROWTH_PER_SECOND * self.rate) / self.rate
+        """A request went through: count it, and grow the ceiling while no 429 comes."""
+        now = self.clock()
+        self._successes.append(now)
+        if self._ceiling is None:
+            return
+        factor, every = _SLOW_START if self._throttles < 2 else _PROBE  # noqa: PLR2004
+        if now - self._grown_at >= every:
+            self._ceiling *= factor
+            self._grown_at = now
+            self.rate = _HEADROOM * self._ceiling
 
     @property
     def paused_until(self) -> float:
         """Clock time until which requests are held."""
         return self._paused_until
 
-    def _record(self, now: float) -> None:
-        self._sent.append(now)
-        while self._sent and self._sent[0] < now - _WINDOW:
-            self._sent.popleft()
-
-    def _measured(self, now: float) -> float:
-        """Requests sent in the last second (at least 1)."""
-        while self._sent and self._sent[0] < now - _WINDOW:
-            self._sent.popleft()
-        return max(1.0, len(self._sent) / _WINDOW)
+    def _goodput(self, now: float) -> float:
+        """Successful answers per second over the last window (shorter early in the run)."""
+        while self._successes and self._successes[0] < now - _WINDOW:
+            self._successes.popleft()
+        elapsed = now - (self._first if self._first is not None else now)
+        window = min(_WINDOW, max(elapsed, _MIN_WINDOW))
+        return len(self._successes) / window

@@ -1,0 +1,212 @@
+"""The contenders, each run in its own process so that its CPU time and peak memory are its own.
+
+    python benchmarks/contenders.py NAME --ids-file PATH [--concurrency N] [--rate R]
+
+The simulator's ``AICORE_*`` settings come from the environment. Prints one JSON line:
+``{"seconds", "cpu_seconds", "peak_rss_mb", "items"}``; ``seconds`` starts after imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+RUNNING = {"PENDING", "RUNNING"}
+DELETABLE = {"COMPLETED", "DEAD", "STOPPED", "UNKNOWN"}
+BATCH = 100
+POLL = 0.5
+ADAPTIVE = True
+
+
+def settings() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name.startswith("AICORE_")}
+
+
+async def token(session: aiohttp.ClientSession) -> dict[str, str]:
+    env = settings()
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": env["AICORE_CLIENT_ID"],
+        "client_secret": env["AICORE_CLIENT_SECRET"],
+    }
+    async with session.post(env["AICORE_AUTH_URL"], data=form) as response:
+        access = (await response.json())["access_token"]
+    return {"Authorization": f"Bearer {access}", "AI-Resource-Group": env["AICORE_RESOURCE_GROUP"]}
+
+
+async def statuses(
+    session: aiohttp.ClientSession, headers: dict[str, str], status: str | None = None
+) -> dict[str, str]:
+    """Every item's status, 10,000 a page (what any careful script does first)."""
+    base = settings()["AICORE_BASE_URL"]
+    found: dict[str, str] = {}
+    while True:
+        params = {"$select": "status", "$top": "10000", "$skip": str(len(found))}
+        if status:
+            params["status"] = status
+        async with session.get(f"{base}/lm/executions", headers=headers, params=params) as r:
+            page = (await r.json())["resources"]
+        found.update((item["id"], item["status"]) for item in page)
+        if len(page) < 10_000:
+            return found
+
+
+async def per_item(ids: Sequence[str], concurrency: int, _rate: float | None) -> None:
+    """One PATCH /{id} or DELETE /{id} per item, as the AI Core docs' curl examples do."""
+    base = settings()["AICORE_BASE_URL"]
+    gate = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
+        headers = await token(s)
+        known = await statuses(s, headers)
+
+        async def call(method: str, item_id: str, body: dict[str, str] | None = None) -> None:
+            async with (
+                gate,
+                s.request(
+                    method, f"{base}/lm/executions/{item_id}", headers=headers, json=body
+                ) as response,
+            ):
+                await response.read()
+
+        mine = [i for i in ids if i in known]
+        stopped = [i for i in mine if known[i] in RUNNING]
+        await asyncio.gather(
+            *(call("PATCH", i, {"targetStatus": "STOPPED"}) for i in stopped),
+            *(call("DELETE", i) for i in mine if known[i] in DELETABLE),
+        )
+        waiting = set(stopped) | {i for i in mine if known[i] == "STOPPING"}
+        while waiting:
+            await asyncio.sleep(POLL)
+            still = await statuses(s, headers, "STOPPING")
+            ready = [i for i in waiting if i not in still]
+            waiting -= set(ready)
+            await asyncio.gather(*(call("DELETE", i) for i in ready))
+
+
+def sdk(ids: Sequence[str], _concurrency: int, _rate: float | None) -> None:
+    """SAP's official SDK: bulk_modify over hand-made chunks of 100, one after another."""
+    from ai_api_client_sdk.ai_api_v2_client import AIAPIV2Client
+    from ai_api_client_sdk.models.base_models import BasicModifyRequest
+    from ai_api_client_sdk.models.status import Status
+    from ai_api_client_sdk.models.target_status import TargetStatus
+
+    env = settings()
+    client = AIAPIV2Client(
+        base_url=env["AICORE_BASE_URL"] + "/lm",
+        auth_url=env["AICORE_AUTH_URL"],
+        client_id=env["AICORE_CLIENT_ID"],
+        client_secret=env["AICORE_CLIENT_SECRET"],
+        resource_group=env["AICORE_RESOURCE_GROUP"],
+    )
+
+    def listed(status: Status | None = None) -> dict[str, str]:
+        found: dict[str, str] = {}
+        while True:
+            page = client.execution.query(status=status, top=10_000, skip=len(found) or None)
+            found.update((e.id, e.status.value) for e in page.resources)
+            if len(page.resources) < 10_000:
+                return found
+
+    def modify(chunk: Sequence[str], target: TargetStatus) -> None:
+        client.execution.bulk_modify([BasicModifyRequest(i, target) for i in chunk])
+
+    def in_chunks(items: Sequence[str], target: TargetStatus) -> None:
+        for start in range(0, len(items), BATCH):
+            modify(items[start : start + BATCH], target)
+
+    known = listed()
+    mine = [i for i in ids if i in known]
+    stopped = [i for i in mine if known[i] in RUNNING]
+    in_chunks(stopped, TargetStatus.STOPPED)
+    in_chunks([i for i in mine if known[i] in DELETABLE], TargetStatus.DELETED)
+    waiting = set(stopped) | {i for i in mine if known[i] == "STOPPING"}
+    while waiting:
+        time.sleep(POLL)
+        still = listed(Status.STOPPING)
+        ready = [i for i in waiting if i not in still]
+        waiting -= set(ready)
+        in_chunks(ready, TargetStatus.DELETED)
+
+
+async def raw(ids: Sequence[str], concurrency: int, _rate: float | None) -> None:
+    """Pre-chunked bulk deletes with asyncio.gather and a semaphore: no plan, retries or report."""
+    base = settings()["AICORE_BASE_URL"]
+    gate = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
+        headers = {**await token(s), "Content-Type": "application/merge-patch+json"}
+
+        async def send(chunk: Sequence[str]) -> None:
+            body = json.dumps({"executions": [{"id": i, "targetStatus": "DELETED"} for i in chunk]})
+            async with gate, s.patch(f"{base}/lm/executions", data=body, headers=headers) as r:
+                await r.json()
+
+        await asyncio.gather(*(send(ids[i : i + BATCH]) for i in range(0, len(ids), BATCH)))
+
+
+async def aicore_bulk(ids: Sequence[str], concurrency: int, rate: float | None) -> None:
+    """aicore-bulk with its defaults (a rate cap only when the scenario gives one)."""
+    from aicore_bulk import BulkClient, Limits
+
+    limits = Limits(concurrency=concurrency, rate=rate, adaptive=ADAPTIVE)
+    async with BulkClient.from_env(limits=limits, poll_interval=POLL) as client:
+        report = await client.delete("executions", ids)
+    if not report.ok:
+        raise SystemExit(f"aicore-bulk left items: {dict(report.summary.outcomes)}")
+
+
+async def aicore_bulk_selection(_ids: Sequence[str], concurrency: int, rate: float | None) -> None:
+    """aicore-bulk fed by a selection (--all) instead of a list of IDs."""
+    from aicore_bulk import BulkClient, Limits, Selection
+
+    limits = Limits(concurrency=concurrency, rate=rate)
+    async with BulkClient.from_env(limits=limits, poll_interval=POLL) as client:
+        report = await client.delete("executions", client.select("executions", Selection()))
+    if not report.ok:
+        raise SystemExit(f"aicore-bulk left items: {dict(report.summary.outcomes)}")
+
+
+CONTENDERS: dict[str, Callable[..., Coroutine[Any, Any, None] | None]] = {
+    "per-item": per_item,
+    "sdk": sdk,
+    "raw-aiohttp": raw,
+    "aicore-bulk": aicore_bulk,
+    "aicore-bulk-selection": aicore_bulk_selection,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name", choices=sorted(CONTENDERS))
+    parser.add_argument("--ids-file", required=True)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=None)
+    parser.add_argument("--static", action="store_true", help="aicore-bulk without adaptive rate")
+    args = parser.parse_args()
+    ids = Path(args.ids_file).read_text().split()
+    contender = CONTENDERS[args.name]
+    started, cpu = time.perf_counter(), time.process_time()
+    global ADAPTIVE  # noqa: PLW0603 - a flag for one process
+    ADAPTIVE = not args.static
+    outcome = contender(ids, args.concurrency, args.rate)
+    if asyncio.iscoroutine(outcome):
+        asyncio.run(outcome)
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": peak, "items": len(ids)}
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
