@@ -194,7 +194,7 @@ def main() -> None:
     ids = Path(args.ids_file).read_text().split()
     contender = CONTENDERS[args.name]
     started, cpu = time.perf_counter(), time.process_time()
-    global ADAPTIVE  # noqa: PLW0603 - a flag for one process
+    global ADAPTIVE
     ADAPTIVE = not args.static
     outcome = contender(ids, args.concurrency, args.rate)
     if asyncio.iscoroutine(outcome):
