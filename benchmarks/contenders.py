@@ -27,6 +27,14 @@ POLL = 0.5
 ADAPTIVE = True
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM): ru_maxrss survives exec and shows the parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def settings() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name.startswith("AICORE_")}
 
@@ -200,7 +208,7 @@ def main() -> None:
     if asyncio.iscoroutine(outcome):
         asyncio.run(outcome)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(
         json.dumps(
             {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": peak, "items": len(ids)}
