@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
@@ -31,9 +31,12 @@ _STATUSES = frozenset(Status)
 _NOT_FOUND = 404
 
 
-@attrs.frozen
-class Op:
-    """One change to send: an ID and the target status for it."""
+class Op(NamedTuple):
+    """One change to send: an ID and the target status for it.
+
+    A named tuple, not an attrs class: a million-item cleanup makes a million of them, and a
+    tuple is built several times faster.
+    """
 
     id: str
     target: Target
@@ -42,9 +45,8 @@ class Op:
 AnswerKind = Literal["accepted", "not_found", "conflict", "refused"]
 
 
-@attrs.frozen
-class ItemAnswer:
-    """What the service said about one item of a request."""
+class ItemAnswer(NamedTuple):
+    """What the service said about one item of a request (a tuple, for speed, as :class:`Op`)."""
 
     kind: AnswerKind
     code: str | None = None
