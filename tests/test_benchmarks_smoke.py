@@ -20,8 +20,13 @@ import run as bench  # noqa: E402
 
 @pytest.mark.parametrize(
     ("contender", "subset"),
-    [("per-item", 50), ("sdk", 300), ("raw-aiohttp", None), ("aicore-bulk", None),
-     ("aicore-bulk-selection", None)],
+    [
+        ("per-item", 50),
+        ("sdk", 300),
+        ("raw-aiohttp", None),
+        ("aicore-bulk", None),
+        ("aicore-bulk-selection", None),
+    ],
 )
 def test_every_contender_cleans_a_backlog(contender, subset):
     """Each contender deletes what it was given, with no contract violation."""
@@ -46,8 +51,9 @@ def test_aicore_bulk_pipelines_a_mixed_tenant_with_the_minimum_of_changes():
 def test_static_and_adaptive_rates_both_finish_under_a_limit():
     """Against an untold rate limit, adaptive and static pacing both finish, truthfully."""
     adaptive = asyncio.run(bench.measure("aicore-bulk", items=300, mix=bench.MIXED, limit=50.0))
-    static = asyncio.run(bench.measure("aicore-bulk", items=300, mix=bench.MIXED, limit=50.0,
-                                       rate=25.0, static=True))
+    static = asyncio.run(
+        bench.measure("aicore-bulk", items=300, mix=bench.MIXED, limit=50.0, rate=25.0, static=True)
+    )
 
     assert adaptive["left"] == static["left"] == 0
     assert static["throttled"] == 0

@@ -27,7 +27,8 @@ from aicore_bulk._transport import Response
 
 _MERGE_PATCH = "application/merge-patch+json"
 _JSON = "application/json"
-_STATUSES = frozenset(Status)
+#: By value: a dict lookup is several times cheaper than ``Status(value)`` a million times.
+_STATUSES: dict[str, Status] = {status.value: status for status in Status}
 _NOT_FOUND = 404
 
 
@@ -120,7 +121,7 @@ class Api:
     ) -> AsyncIterator[list[tuple[str, Status]]]:
         """Pages of (id, status), read with ``$select=status``."""
         async for page in self.list_resources(kind, status=status, page_size=page_size):
-            yield [(entry["id"], Status(entry["status"])) for entry in page]
+            yield [(entry["id"], _STATUSES[entry["status"]]) for entry in page]
 
     async def list_resources(
         self,
@@ -187,7 +188,7 @@ class Api:
         status = body.get("status") if isinstance(body, dict) else None
         if status not in _STATUSES:
             return Failure(maybe_applied=False, status=result.status, message="no valid status")
-        return Status(status)
+        return _STATUSES[status]
 
     async def change_in_bulk(self, kind: Kind, ops: Sequence[Op]) -> ChangeAnswer:
         """One bulk PATCH of up to 100 distinct items."""

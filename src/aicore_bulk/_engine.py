@@ -75,7 +75,7 @@ class ItemState:
 class EngineSettings:
     """Knobs of one run (see :class:`~aicore_bulk.BulkClient`)."""
 
-    page_size: int = 10_000
+    page_size: int = 100_000
     stop_wait: float = 600.0
     poll_interval: float = 2.0
     hold: float = 10.0
