@@ -29,7 +29,7 @@ ADAPTIVE = True
 
 
 def peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM): ru_maxrss survives exec and shows the parent's."""
+    """Peak RSS of this process alone (VmHWM): ru_maxrss survives exec and shows the parent's."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
-import run as bench  # noqa: E402
+import run as bench
 
 
 @pytest.mark.parametrize(
