@@ -45,6 +45,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks; each prints its table and writes it under benchmarks/results."""
-    session.install("-e", ".[test]")
-    session.run("python", "benchmarks/simulator_throughput.py", *session.posargs)
+    """Run every benchmark side by side (about 12 minutes); writes docs/performance-*."""
+    session.install("-e", ".[test,bench]")
+    session.run("python", "benchmarks/simulator_throughput.py")
+    session.run("python", "benchmarks/run.py", *session.posargs)
