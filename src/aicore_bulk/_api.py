@@ -8,7 +8,7 @@ never an exception.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 import attrs
@@ -190,18 +190,39 @@ class Api:
             return Failure(maybe_applied=False, status=result.status, message="no valid status")
         return _STATUSES[status]
 
-    async def change_in_bulk(self, kind: Kind, ops: Sequence[Op]) -> ChangeAnswer:
-        """One bulk PATCH of up to 100 distinct items."""
-        payload = {kind: [{"id": op.id, "targetStatus": op.target.value} for op in ops]}
+    async def change_in_bulk(
+        self,
+        kind: Kind,
+        ops: Sequence[Op],
+        *,
+        last_look: Callable[[], Sequence[Op]] | None = None,
+    ) -> ChangeAnswer:
+        """One bulk PATCH of up to 100 distinct items.
+
+        ``last_look`` returns the ops still worth sending when the request gets its turn;
+        the answer then covers those only.
+        """
+        sent = list(ops)
+
+        def body() -> bytes | None:
+            nonlocal sent
+            if last_look is not None:
+                sent = list(last_look())
+            if not sent:
+                return None
+            payload = {kind: [{"id": op.id, "targetStatus": op.target.value} for op in sent]}
+            return json.dumps(payload).encode()
+
         reply = await self.caller.call(
             "PATCH",
             f"{self.base_url}/lm/{kind}",
             operation="bulk",
             headers=self._headers(_MERGE_PATCH),
-            body=json.dumps(payload).encode(),
+            last_look=body,
             items=len(ops),
+            resend_unsure=False,
         )
-        ids = [op.id for op in ops]
+        ids = [op.id for op in sent]
         if isinstance(reply, Failure):
             return ChangeAnswer({}, frozenset(), failure=reply)
         result = reply.response
@@ -222,10 +243,16 @@ class Api:
                 headers=self._headers(_JSON),
                 body=b'{"targetStatus": "STOPPED"}',
                 items=1,
+                resend_unsure=False,
             )
         else:
             reply = await self.caller.call(
-                "DELETE", url, operation="delete", headers=self._headers(), items=1
+                "DELETE",
+                url,
+                operation="delete",
+                headers=self._headers(),
+                items=1,
+                resend_unsure=False,
             )
         if isinstance(reply, Failure):
             return ChangeAnswer({}, frozenset(), failure=reply)

@@ -29,6 +29,8 @@ Sleep = Callable[[float], Awaitable[None]]
 
 _UNAUTHORIZED = 401
 _THROTTLED = 429
+#: Why a change was not sent: its last look found nothing left to send.
+NOTHING_LEFT = "nothing left to send"
 #: A request may be throttled this many times its attempts before it gives up.
 _THROTTLE_FACTOR = 4
 
@@ -105,70 +107,113 @@ class Caller:
         headers: Mapping[str, str],
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
+        last_look: Callable[[], bytes | None] | None = None,
         items: int = 0,
+        resend_unsure: bool = True,
     ) -> Reply | Failure:
-        """Send until a final answer (any non-retryable status) or until tries run out."""
+        """Send until a final answer (any non-retryable status) or until tries run out.
+
+        ``last_look``, when given, builds the body at the very last moment, once the request
+        has its turn: a change can wait seconds in the queue, and what it should carry may have
+        changed meanwhile. It returns None when nothing is left to send.
+
+        With ``resend_unsure=False`` (changes), nothing is sent a second time from here: every
+        failure comes back at once (after the pause a 429 calls for), so that the engine
+        re-checks each item against what it has learned meanwhile, or reads it again when
+        the try may have acted (a 5xx, a dropped connection, a timeout).
+        """
         waits = backoff_waits(self.retry)
         maybe_applied = False
         refreshed = False
         failures = throttles = 0
         while True:
-            token = await self.auth.token(self.transport)
-            request = Request(
-                method,
-                url,
-                headers={**headers, "Authorization": f"Bearer {token}"},
-                params=params or {},
-                body=body,
-                timeout=self.retry.timeout,
-            )
             attempt = failures + throttles + 1
-            outcome = await self._send_once(
-                request, operation=operation, items=items, attempt=attempt
+            outcome, token = await self._send_once(
+                last_look,
+                Request(
+                    method,
+                    url,
+                    headers=headers,
+                    params=params or {},
+                    body=body,
+                    timeout=self.retry.timeout,
+                ),
+                operation=operation,
+                items=items,
+                attempt=attempt,
             )
-            if isinstance(outcome, Response):
-                if outcome.status == _UNAUTHORIZED and not refreshed:
-                    # The token may have expired early or been revoked: one fresh try.
-                    self.auth.invalidate(token)
-                    refreshed = True
-                    continue
-                if outcome.status not in RETRYABLE_STATUSES:
-                    self.pacer.succeeded()
-                    return Reply(outcome, unsure=maybe_applied)
-                failure = Failure(
-                    # A gateway's 5xx may come after the service acted; a 429 never does.
-                    maybe_applied or outcome.status != _THROTTLED,
-                    outcome.status,
-                    f"HTTP {outcome.status} after {attempt} tries",
-                )
-                maybe_applied = failure.maybe_applied
-                if outcome.status == _THROTTLED:
-                    # Throttling is the server pacing us, not failing: it has its own, larger
-                    # allowance and does not draw on the run's retry budget.
-                    throttles += 1
-                    if throttles >= self.retry.attempts * _THROTTLE_FACTOR:
-                        return failure
-                    self._pause_for(outcome, next(waits))
-                    self.counters.retries += 1
-                    continue
-                wait = _asked_or(outcome, next(waits), self.wall_clock, self.retry.wait_max)
-            else:
-                maybe_applied |= outcome.maybe_applied
-                wait = next(waits)
-                failure = Failure(maybe_applied, None, f"{outcome} (after {attempt} tries)")
+            if isinstance(outcome, Response) and outcome.status == _UNAUTHORIZED and not refreshed:
+                # The token may have expired early or been revoked: one fresh try.
+                self.auth.invalidate(token)
+                refreshed = True
+                if not resend_unsure:
+                    return Failure(
+                        maybe_applied=False, status=_UNAUTHORIZED, message="token refused"
+                    )
+                continue
+            if isinstance(outcome, Response) and outcome.status not in RETRYABLE_STATUSES:
+                self.pacer.succeeded()
+                return Reply(outcome, unsure=maybe_applied)
+            failure = _failure(outcome, attempt=attempt, before=maybe_applied)
+            maybe_applied = failure.maybe_applied
+            throttled = failure.status == _THROTTLED
+            if throttled:
+                # Throttling is the server pacing us, not failing: it has its own, larger
+                # allowance and does not draw on the run's retry budget.
+                throttles += 1
+                self._pause_for(outcome, next(waits))
+            if not resend_unsure:
+                # A change goes back to the engine, which re-checks it against what it has
+                # learned meanwhile (or reads it again, if it may have acted).
+                return failure
+            if throttled and throttles < self.retry.attempts * _THROTTLE_FACTOR:
+                self.counters.retries += 1
+                continue
             failures += 1
-            if self.halted or failures >= self.retry.attempts or not self.budget.take():
+            if throttled or self._give_up(failures):
                 return failure
             self.counters.retries += 1
-            await self.sleep(wait)
+            await self.sleep(self._wait(outcome, next(waits)))
+
+    def _give_up(self, failures: int) -> bool:
+        """Interrupted, out of tries, or out of the run's retry budget."""
+        return self.halted or failures >= self.retry.attempts or not self.budget.take()
+
+    def _wait(self, outcome: Response | TransportError, backoff_wait: float) -> float:
+        """The server's ``Retry-After`` (capped), or our backoff when it gave none."""
+        if isinstance(outcome, Response):
+            asked = retry_after(outcome.headers, now=self.wall_clock)
+            if asked is not None:
+                return min(asked, self.retry.wait_max)
+        return backoff_wait
 
     async def _send_once(
-        self, request: Request, *, operation: str, items: int, attempt: int
-    ) -> Response | TransportError:
+        self,
+        last_look: Callable[[], bytes | None] | None,
+        request: Request,
+        *,
+        operation: str,
+        items: int,
+        attempt: int,
+    ) -> tuple[Response | TransportError, str]:
+        """Send once, when the limiter and the pacer let it go, with a token fetched just then.
+
+        The token is taken at the last moment: a request can wait a long time for its turn
+        (a 429 pause, a slow queue), longer than a short-lived token lives.
+        """
         async with self.limiter:
             await self.pacer.wait_turn()
             if self.halted:
-                return TransportError("connect", "not sent: the run was interrupted")
+                return TransportError("connect", "not sent: the run was interrupted"), ""
+            if last_look is not None:
+                body = last_look()
+                if body is None:
+                    return TransportError("connect", NOTHING_LEFT), ""
+                request = attrs.evolve(request, body=body)
+            token = await self.auth.token(self.transport)
+            request = attrs.evolve(
+                request, headers={**request.headers, "Authorization": f"Bearer {token}"}
+            )
             counters = self.counters
             counters.requests += 1
             if items:
@@ -181,17 +226,18 @@ class Caller:
                 response = await self.transport.send(request)
             except TransportError as error:
                 self._emit(RequestAnswered(operation, items, None, time.perf_counter() - started))
-                return error
+                return error, token
             finally:
                 counters.in_flight -= 1
         self._emit(
             RequestAnswered(operation, items, response.status, time.perf_counter() - started)
         )
-        return response
+        return response, token
 
-    def _pause_for(self, response: Response, backoff_wait: float) -> None:
+    def _pause_for(self, response: Response | TransportError, backoff_wait: float) -> None:
         self.counters.throttled += 1
-        asked = retry_after(response.headers, now=self.wall_clock)
+        headers = response.headers if isinstance(response, Response) else {}
+        asked = retry_after(headers, now=self.wall_clock)
         # The server is throttling this client: every request holds, not just this one.
         self.pacer.throttled(min(asked, self.retry.wait_max) if asked is not None else backoff_wait)
 
@@ -200,7 +246,10 @@ class Caller:
             self.listener(event)
 
 
-def _asked_or(response: Response, backoff_wait: float, now: Clock, cap: float) -> float:
-    """The server's ``Retry-After`` (capped), or our backoff when it gave none."""
-    asked = retry_after(response.headers, now=now)
-    return backoff_wait if asked is None else min(asked, cap)
+def _failure(outcome: Response | TransportError, *, attempt: int, before: bool) -> Failure:
+    """A try without a usable answer; ``before``: an earlier try may already have acted."""
+    if isinstance(outcome, Response):
+        # A gateway's 5xx may come after the service acted; a 429 never does.
+        maybe = before or outcome.status != _THROTTLED
+        return Failure(maybe, outcome.status, f"HTTP {outcome.status} after {attempt} tries")
+    return Failure(before or outcome.maybe_applied, None, f"{outcome} (after {attempt} tries)")

@@ -397,29 +397,9 @@ class BulkClient:
                 verdict = await verdict
             if not verdict:
                 raise RunDeclinedError("the run was declined; nothing was changed", plan=plan)
-        interrupted = False
-        try:
-            with anyio.CancelScope() as scope:
-                async with anyio.create_task_group() as side:
-                    if deadline is not None:
-                        side.start_soon(_expire, self._sleep, deadline, scope)
-                    if interrupt is not None:
-                        side.start_soon(self._interrupt_when, interrupt, engine, scope)
-                    await engine.dispatch()
-                    side.cancel_scope.cancel()
-            if interrupt is not None and interrupt.is_set():
-                interrupted = True
-                engine.finish("interrupted before this item settled")
-            elif scope.cancelled_caught:
-                engine.finish(f"the run's deadline of {deadline:g} s passed first")
-        except BaseExceptionGroup as group:
-            # The run as a whole broke after changes began (say, the token endpoint stopped
-            # answering): every item is still accounted for, with what we know of it.
-            # Anything but our own errors (a bug, a cancellation) propagates.
-            ours, rest = group.split(BulkError)
-            if rest is not None or ours is None:
-                raise
-            engine.finish(f"the run stopped: {_first(ours)}")
+        interrupted = await self._dispatch(engine, deadline=deadline, interrupt=interrupt)
+        if self._bulk is not None:
+            self._bulk[kind] = engine.bulk  # a 404 mid-run switched this kind to single calls
         counters = caller.counters
         return Report.build(
             kind=kind,
@@ -433,6 +413,35 @@ class BulkClient:
             seconds=self._clock() - started,
             interrupted=interrupted,
         )
+
+    async def _dispatch(
+        self, engine: Engine, *, deadline: float | None, interrupt: anyio.Event | None
+    ) -> bool:
+        """Run the engine under the deadline and the interrupt; True when interrupted."""
+        try:
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as side:
+                    if deadline is not None:
+                        side.start_soon(_expire, self._sleep, deadline, scope)
+                    if interrupt is not None:
+                        side.start_soon(self._interrupt_when, interrupt, engine, scope)
+                    await engine.dispatch()
+                    side.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The run as a whole broke after changes began (say, the token endpoint stopped
+            # answering): every item is still accounted for, with what we know of it.
+            # Anything but our own errors (a bug, a cancellation) propagates.
+            ours, rest = group.split(BulkError)
+            if rest is not None or ours is None:
+                raise
+            engine.finish(f"the run stopped: {_first(ours)}")
+            return False
+        if interrupt is not None and interrupt.is_set():
+            engine.finish("interrupted before this item settled")
+            return True
+        if scope.cancelled_caught:
+            engine.finish(f"the run's deadline of {deadline:g} s passed first")
+        return False
 
     async def _interrupt_when(
         self, interrupt: anyio.Event, engine: Engine, scope: anyio.CancelScope

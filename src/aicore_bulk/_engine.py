@@ -30,9 +30,9 @@ import attrs
 
 from aicore_bulk._api import Api, ChangeAnswer, ItemAnswer, Op
 from aicore_bulk._caller import Failure
-from aicore_bulk._errors import ServiceError
+from aicore_bulk._errors import AuthenticationError, BulkError, ServiceError
 from aicore_bulk._events import ItemSettled, Listener, PhaseDone, PlanReady
-from aicore_bulk._models import MAX_BATCH, Kind, Outcome, Status, Target
+from aicore_bulk._models import MAX_BATCH, STOPPABLE, Kind, Outcome, Status, Target, deletable
 from aicore_bulk._planner import SETTLED_PATHS, Path, decide, first_op, minimum_requests, pack
 from aicore_bulk._report import ItemResult
 
@@ -43,6 +43,13 @@ Read = Status | None | Failure
 #: How often one item may be read again before we give up on it.
 _MAX_REREADS: Final = 3
 _NOT_FOUND: Final = 404
+#: A change throttled this many times (each after a pause) is given up.
+_MAX_THROTTLES: Final = 24
+#: A change that never got an answer is sent at most this many times.
+_MAX_ATTEMPTS: Final = 6
+_THROTTLED: Final = 429
+#: Stands for a queued change that newer knowledge forbids.
+_STALE: Final = ItemAnswer("refused", None, "planned before the item's status changed")
 #: Stands for an item that a request carried but whose answer did not mention it.
 _NO_ANSWER: Final = ItemAnswer("refused", None, "no answer for this item")
 _SETTLED_OUTCOME: Final = {
@@ -64,9 +71,12 @@ class ItemState:
     attempts: int = 0
     #: A request carrying this item may have acted without telling us.
     unconfirmed: bool = False
+    #: Our *delete* may have happened unseen: "not found" afterwards is our own doing.
+    delete_unsure: bool = False
     #: Our stop was accepted (the item is on its way to STOPPED because of us).
     stopped_by_us: bool = False
     rereads: int = 0
+    throttles: int = 0
     in_flight: bool = False
     waiting_since: float | None = None
 
@@ -133,21 +143,32 @@ class Engine:
         """
         wanted = list(ids)
         pages = max(1, math.ceil(self._group_size / self.settings.page_size))
-        if pages <= len(wanted):
+        if pages < len(wanted):
             found: dict[str, Read] = dict.fromkeys(wanted)
             async for page in self.api.list_statuses(self.kind, page_size=self.settings.page_size):
                 for item_id, status in page:
                     if item_id in found:
                         found[item_id] = status
+                    else:
+                        # Everything the list shows is news about items we track, too.
+                        tracked = self.items.get(item_id)
+                        if tracked is not None and tracked.outcome is None:
+                            tracked.status = status
             return found
         results: dict[str, Read] = {}
+        errors: list[BulkError] = []
 
         async def read(item_id: str) -> None:
-            results[item_id] = await self.api.get_status(self.kind, item_id)
+            try:
+                results[item_id] = await self.api.get_status(self.kind, item_id)
+            except BulkError as error:  # raised plainly below, not in an exception group
+                errors.append(error)
 
         async with anyio.create_task_group() as group:
             for item_id in wanted:
                 group.start_soon(read, item_id)
+        if errors:
+            raise errors[0]
         return results
 
     def plan(self) -> Counter[Path]:
@@ -207,39 +228,95 @@ class Engine:
     def _send(self, batch: Sequence[Op]) -> None:
         if self._stopping:
             return  # the items stay open; finish() reports them as not sent
+        current: list[Op] = []
         for op in batch:
             state = self.items[op.id]
+            if state.outcome is not None:
+                continue
+            if not self._still_allowed(op, state.status):
+                # What we learned since this change was planned forbids it: plan again.
+                self._replan(op, _STALE, state.status, flush=False)
+                continue
             state.in_flight = True
             state.attempts += 1
-        self._start(self._run_batch, list(batch))
+            current.append(op)
+        if current:
+            self._start(self._run_batch, current)
+
+    def _still_allowed(self, op: Op, status: Status | None) -> bool:
+        """Whether the last status we saw allows this change (None: we have no reason not to)."""
+        if status is None:
+            return True
+        if op.target is Target.STOPPED:
+            return status in STOPPABLE
+        return deletable(self.kind, status)
 
     async def _run_batch(self, batch: list[Op]) -> None:
-        if self.bulk:
-            answer = await self.api.change_in_bulk(self.kind, batch)
+        in_bulk = self.bulk  # may flip while this request is in flight
+        stale: list[Op] = []
+
+        def still_wanted() -> list[Op]:
+            # The request may have queued for seconds: drop what newer knowledge forbids.
+            keep = [op for op in batch if self._still_allowed(op, self.items[op.id].status)]
+            stale.extend(op for op in batch if op not in keep)
+            batch[:] = keep
+            return keep
+
+        if in_bulk:
+            answer = await self.api.change_in_bulk(self.kind, batch, last_look=still_wanted)
         else:
             answer = await self.api.change_one(self.kind, batch[0])
-        if self.bulk and answer.status == _NOT_FOUND:
+        for op in stale:
+            state = self.items[op.id]
+            state.in_flight = False
+            state.attempts -= 1
+            if state.outcome is None:
+                self._replan(op, _STALE, state.status)
+        if not batch:
+            return
+        if in_bulk and answer.status == _NOT_FOUND:
             # Meta promised a bulk endpoint that is not there: fall back to single changes.
             self.bulk = False
             for op in batch:
-                self.items[op.id].in_flight = False
-                self.items[op.id].attempts -= 1
+                state = self.items[op.id]
+                state.in_flight = False
+                state.attempts -= 1
+                state.unconfirmed |= answer.unsure
             self._queue(batch)
             return
         self._absorb(batch, answer)
 
     def _absorb(self, batch: Sequence[Op], answer: ChangeAnswer) -> None:
         recheck: list[tuple[Op, ItemAnswer]] = []
+        requeue: list[Op] = []
+        failure = answer.failure
+        budget_left = (
+            failure is not None
+            and not failure.maybe_applied
+            and failure.status != _THROTTLED
+            and self.api.caller.budget.take()
+        )
         for op in batch:
             state = self.items[op.id]
             state.in_flight = False
             if state.outcome is not None:
                 continue
             state.unconfirmed |= answer.unsure
-            if answer.failure is not None:
-                state.unconfirmed |= answer.failure.maybe_applied
-                outcome = Outcome.UNKNOWN if state.unconfirmed else Outcome.FAILED
-                self._settle(op.id, outcome, None, answer.failure.message)
+            unsure = (
+                answer.unsure
+                or op.id in answer.unanswered
+                or (answer.failure is not None and answer.failure.maybe_applied)
+            )
+            if unsure and op.target is Target.DELETED:
+                state.delete_unsure = True
+            if answer.failure is not None and not answer.failure.maybe_applied:
+                self._resend_later(op, answer.failure, requeue, budget_left=budget_left)
+            elif answer.failure is not None:
+                # It may have happened: read what did, then re-plan (never a blind re-send).
+                state.unconfirmed = True
+                self._recheck_later(
+                    op, ItemAnswer("refused", None, answer.failure.message), recheck
+                )
             elif op.id in answer.unanswered:
                 # The change may have happened: find out before sending anything again.
                 state.unconfirmed = True
@@ -250,6 +327,28 @@ class Engine:
                 self._on_answer(op, answer.answers[op.id])
         if recheck:
             self._start(self._recheck, recheck)
+        if requeue:
+            self._queue(requeue)
+
+    def _resend_later(
+        self, op: Op, failure: Failure, requeue: list[Op], *, budget_left: bool
+    ) -> None:
+        """Send again later a try that never acted (429, refused token, no connection).
+
+        It is re-checked against what we know by then; 429s have their own, larger allowance,
+        other failures draw on the run's retry budget (once per request, not per item).
+        """
+        state = self.items[op.id]
+        if failure.status == _THROTTLED:
+            state.throttles += 1
+            allowed = state.throttles <= _MAX_THROTTLES
+        else:
+            allowed = budget_left and state.attempts < _MAX_ATTEMPTS
+        if allowed:
+            requeue.append(op)
+        else:
+            outcome = Outcome.UNKNOWN if state.unconfirmed else Outcome.FAILED
+            self._settle(op.id, outcome, None, failure.message)
 
     def _on_answer(self, op: Op, answer: ItemAnswer) -> None:
         state = self.items[op.id]
@@ -263,13 +362,15 @@ class Engine:
             else:
                 self._wait_for(op.id)
         elif answer.kind == "not_found":
-            if state.unconfirmed and op.target is Target.DELETED:
+            if state.delete_unsure:
                 # After an unconfirmed delete, "not found" is most likely our own doing.
                 self._settle(op.id, Outcome.DELETED, None, "gone after our unconfirmed delete")
             else:
                 self._settle(op.id, Outcome.ALREADY_ABSENT, answer.code, answer.message)
         else:
-            self._settle(op.id, Outcome.FAILED, answer.code, answer.message)
+            # A refusal after an unsure earlier try says nothing about that try.
+            outcome = Outcome.UNKNOWN if state.unconfirmed else Outcome.FAILED
+            self._settle(op.id, outcome, answer.code, answer.message)
 
     # Reading again when an answer surprised us.
 
@@ -294,7 +395,7 @@ class Engine:
         for op, answer in ops:
             self._replan(op, answer, reads[op.id])
 
-    def _replan(self, op: Op, answer: ItemAnswer, read: Read) -> None:
+    def _replan(self, op: Op, answer: ItemAnswer, read: Read, *, flush: bool = True) -> None:
         """Take the path an item's fresh status calls for, minding our own earlier changes."""
         state = self.items[op.id]
         if isinstance(read, Failure):
@@ -302,7 +403,7 @@ class Engine:
             self._settle(op.id, outcome, answer.code, f"{answer.message}; {read.message}")
             return
         state.status = read
-        if read is None and state.unconfirmed and op.target is Target.DELETED:
+        if read is None and state.delete_unsure:
             self._settle(op.id, Outcome.DELETED, None, "gone after our unconfirmed delete")
             return
         path, reason = decide(self.kind, self.target, read)
@@ -325,7 +426,7 @@ class Engine:
         else:
             op_target = first_op(path)
             if op_target is not None:
-                self._queue([Op(op.id, op_target)])
+                self._queue([Op(op.id, op_target)], flush=flush)
 
     # Waiting for STOPPING to pass.
 
@@ -351,20 +452,33 @@ class Engine:
             self._waiter_running = False
 
     async def _poll(self) -> None:
-        stopping: set[str] = set()
+        # Only items already waiting when the list was asked for may be released by it: one
+        # that started waiting meanwhile is missing from the list only because it is new.
+        asked = list(self._waiting)
+        listed: set[str] = set()
+        stopping: set[str] | None = listed
         try:
             async for page in self.api.list_statuses(
                 self.kind, status=Status.STOPPING, page_size=self.settings.page_size
             ):
-                stopping.update(item_id for item_id, _ in page)
+                for item_id, _ in page:
+                    listed.add(item_id)
+                    tracked = self.items.get(item_id)
+                    if tracked is not None and tracked.outcome is None:
+                        tracked.status = Status.STOPPING  # news about queued changes, too
+        except AuthenticationError:
+            raise
         except ServiceError:
-            return  # nothing learned this round; the deadline still applies
+            stopping = None  # nothing learned this round; the stop wait still runs out
         now = self.clock()
         ready: list[Op] = []
-        for item_id in list(self._waiting):
+        for item_id in asked:
             state = self.items[item_id]
-            if item_id not in stopping:
+            if item_id not in self._waiting:
+                continue  # settled meanwhile
+            if stopping is not None and item_id not in stopping:
                 del self._waiting[item_id]
+                state.status = None  # no longer STOPPING: nothing we know forbids a delete
                 ready.append(Op(item_id, Target.DELETED))
             elif state.waiting_since is not None and (
                 now - state.waiting_since >= self.settings.stop_wait
@@ -439,9 +553,12 @@ class Engine:
     def finish(self, reason: str) -> None:
         """Settle whatever is still open when the run ends early."""
         for item_id, state in self.items.items():
-            if state.outcome is None:
-                maybe = state.unconfirmed or state.in_flight
-                self._settle(item_id, Outcome.UNKNOWN if maybe else Outcome.FAILED, None, reason)
+            if state.outcome is not None:
+                continue
+            stopped = "stopped, not deleted: " if state.stopped_by_us else ""
+            maybe = state.unconfirmed or state.in_flight
+            outcome = Outcome.UNKNOWN if maybe else Outcome.FAILED
+            self._settle(item_id, outcome, None, f"{stopped}{reason}")
 
     def result(self, item_id: str) -> ItemResult:
         """One item's result as the report shows it."""

@@ -58,6 +58,7 @@ class Pacer:
     _paused_until: float = attrs.field(default=0.0, init=False)
     _burst_until: float = attrs.field(default=float("-inf"), init=False)
     _first: float | None = attrs.field(default=None, init=False)
+    _counting_from: float = attrs.field(default=float("-inf"), init=False)
     _successes: collections.deque[float] = attrs.field(factory=collections.deque, init=False)
 
     @property
@@ -101,7 +102,8 @@ class Pacer:
         self._throttles += 1
         self._ceiling = max(MIN_RATE, self._goodput(now))
         self._grown_at = self._paused_until
-        self.rate = _HEADROOM * self._ceiling
+        self._counting_from = self._paused_until  # a pause is not a slow second
+        self.rate = max(MIN_RATE, _HEADROOM * self._ceiling)
 
     def succeeded(self) -> None:
         """A request went through: count it, and grow the ceiling while no 429 comes."""
@@ -113,7 +115,7 @@ class Pacer:
         if now - self._grown_at >= every:
             self._ceiling *= factor
             self._grown_at = now
-            self.rate = _HEADROOM * self._ceiling
+            self.rate = max(MIN_RATE, _HEADROOM * self._ceiling)
 
     @property
     def paused_until(self) -> float:
@@ -124,6 +126,6 @@ class Pacer:
         """Successful answers per second over the last window (shorter early in the run)."""
         while self._successes and self._successes[0] < now - _WINDOW:
             self._successes.popleft()
-        elapsed = now - (self._first if self._first is not None else now)
-        window = min(_WINDOW, max(elapsed, _MIN_WINDOW))
+        start = max(self._first if self._first is not None else now, self._counting_from)
+        window = min(_WINDOW, max(now - start, _MIN_WINDOW))
         return len(self._successes) / window

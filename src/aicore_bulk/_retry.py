@@ -24,7 +24,7 @@ class RetryPolicy:
         wait_initial: The first backoff, in seconds; it doubles each try.
         wait_max: The longest backoff, and the longest ``Retry-After`` honoured.
         wait_jitter: Full jitter (a random wait between 0 and the backoff) when True.
-        budget: Retries allowed in the whole run; None means 20 plus one per planned request.
+        budget: Retries allowed in the whole run; None means 20 plus 2 per 50 items.
             When it runs out, requests fail instead of being sent again.
 
     """

@@ -72,8 +72,8 @@ async def test_a_rate_cap_spaces_requests(make_client, aicore_simulator, simulat
     assert simulated_sleep.slept >= (report.summary.requests - 1) / 4.0 - 1e-6
 
 
-async def test_timeouts_are_retried_then_reported_unknown():
-    """A change whose every try timed out may have happened: it is unknown, never deleted."""
+async def test_timeouts_are_reread_resent_then_reported_unknown():
+    """A change that keeps timing out is read again and re-sent a few times, then unknown."""
     from aicore_bulk import BulkClient, RetryPolicy  # noqa: PLC0415
 
     async def handler(request):
@@ -85,6 +85,8 @@ async def test_timeouts_are_retried_then_reported_unknown():
             )
         if request.url.endswith("/$count"):
             return Response(200, {}, b"1")
+        if request.method == "GET" and request.url.endswith("/e-0001"):
+            return Response(200, {}, b'{"id": "e-0001", "status": "DEAD"}')
         if request.method == "GET":
             return Response(
                 200, {}, b'{"count": 1, "resources": [{"id": "e-0001", "status": "DEAD"}]}'
@@ -109,7 +111,9 @@ async def test_timeouts_are_retried_then_reported_unknown():
     (item,) = report
     assert item.outcome is Outcome.UNKNOWN
     assert "timeout" in item.message
-    assert report.summary.retries == 2
+    # The first try and one more after each of the three re-reads; never blindly re-sent.
+    assert report.summary.mutating_requests == 4
+    assert item.attempts == 4
     with pytest.raises(ItemsFailedError, match="1 of 1 executions did not reach DELETED"):
         report.raise_for_failures()
 
