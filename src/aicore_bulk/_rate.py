@@ -117,11 +117,6 @@ class Pacer:
             self._grown_at = now
             self.rate = max(MIN_RATE, _HEADROOM * self._ceiling)
 
-    @property
-    def paused_until(self) -> float:
-        """Clock time until which requests are held."""
-        return self._paused_until
-
     def _goodput(self, now: float) -> float:
         """Successful answers per second over the last window (shorter early in the run)."""
         while self._successes and self._successes[0] < now - _WINDOW:

@@ -69,12 +69,10 @@ class RetryBudget:
     """Retries left in the run; shared by every request."""
 
     left: int
-    used: int = 0
 
     def take(self) -> bool:
         """Use one retry; False when none are left."""
         if self.left <= 0:
             return False
         self.left -= 1
-        self.used += 1
         return True

@@ -153,7 +153,6 @@ class MockTransport:
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
-        self.closed = False
 
     async def send(self, request: Request) -> Response:
         """Answer with the handler."""
@@ -161,4 +160,3 @@ class MockTransport:
 
     async def aclose(self) -> None:
         """Nothing to release."""
-        self.closed = True
