@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal, Self, cast
@@ -18,10 +19,11 @@ from aicore_bulk._config import Settings, resolve_settings
 from aicore_bulk._engine import Engine, EngineSettings, ItemState
 from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
 from aicore_bulk._events import Listener
+from aicore_bulk._journal import Journal, RunRecord
 from aicore_bulk._models import KINDS, Kind, Limits, Target
 from aicore_bulk._planner import Path, intake, intake_async, minimum_requests
 from aicore_bulk._rate import Pacer
-from aicore_bulk._report import Report
+from aicore_bulk._report import ItemResult, Report
 from aicore_bulk._retry import RetryBudget, RetryPolicy
 from aicore_bulk._selection import Selection, select_ids
 from aicore_bulk._transport import AiohttpTransport, Transport
@@ -29,6 +31,7 @@ from aicore_bulk._transport import AiohttpTransport, Transport
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 Ids = Iterable[str] | AsyncIterable[str]
+JournalPath = str | os.PathLike[str]
 #: Called with the plan before the first change; False declines the run.
 Confirm = Callable[["Plan"], bool | Awaitable[bool]]
 
@@ -265,6 +268,7 @@ class BulkClient:
         confirm: Confirm | None = None,
         interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
+        journal: JournalPath | None = None,
     ) -> Report:
         """Delete every item of ``ids``, stopping first whatever must be stopped.
 
@@ -281,9 +285,12 @@ class BulkClient:
                 seconds, then the report is returned with ``interrupted`` set (items in
                 flight ``unknown``, items never sent ``failed``).
             listener: Receives this run's progress events.
+            journal: A new file where the run records every item's fate as it goes, so that
+                :meth:`resume` can finish the run after a crash or a kill.
 
         Raises:
-            InputError: A malformed ID or an unknown kind, before anything is sent.
+            InputError: A malformed ID or an unknown kind, or a journal path that exists,
+                before anything is sent.
             AuthenticationError: The credentials were refused.
             ServiceError: The service could not be read before anything was changed.
             RunDeclinedError: ``confirm`` said no.
@@ -296,6 +303,7 @@ class BulkClient:
             confirm=confirm,
             interrupt=interrupt,
             listener=listener,
+            journal=journal,
         )
 
     async def stop(
@@ -307,6 +315,7 @@ class BulkClient:
         confirm: Confirm | None = None,
         interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
+        journal: JournalPath | None = None,
     ) -> Report:
         """Stop every PENDING or RUNNING item of ``ids``; see :meth:`delete` for the rest."""
         return await self._run(
@@ -317,6 +326,7 @@ class BulkClient:
             confirm=confirm,
             interrupt=interrupt,
             listener=listener,
+            journal=journal,
         )
 
     async def plan(
@@ -329,7 +339,9 @@ class BulkClient:
     ) -> Plan:
         """A dry run: read statuses and say what a run would do, without changing anything."""
         wanted = _target(target)
-        engine, duplicates, caller = await self._prepare(kind, ids, wanted, listener=listener)
+        _check_kind(kind)
+        distinct, duplicates = await _intake(ids)
+        engine, caller = await self._prepare(kind, distinct, wanted, listener=listener)
         return _plan_of(
             engine, engine.plan(), duplicates=duplicates, reads=caller.counters.requests
         )
@@ -376,6 +388,75 @@ class BulkClient:
             await self._sleep(min(self._engine_settings.poll_interval, give_up - self._clock()))
         return left
 
+    async def resume(
+        self,
+        journal: JournalPath,
+        *,
+        deadline: float | None = None,
+        interrupt: anyio.Event | None = None,
+        listener: Listener | None = None,
+    ) -> Report:
+        """Finish the run recorded in ``journal`` (after a kill, a crash or an interrupt).
+
+        Items with a final outcome in the journal are reported as recorded and never sent
+        again. Every other item (in doubt, failed, or never settled) has its status read
+        afresh and takes the path that status calls for, minding the changes the earlier
+        run may have made. The journal is updated as the items settle, so a resume can be
+        resumed too.
+
+        Returns:
+            The report of the whole run: every ID of the original run exactly once.
+
+        Raises:
+            InputError: No journal at that path, or one written for another resource group
+                or service.
+        """
+        started = self._clock()
+        book = Journal.open(journal)
+        try:
+            run = book.run()
+            for name, theirs, ours in (
+                ("resource group", run.resource_group, self._resource_group),
+                ("service", run.base_url, self._base_url),
+            ):
+                if theirs != ours:
+                    raise InputError(
+                        f"journal {book.path} belongs to {name} {theirs!r}, this client "
+                        f"uses {ours!r}"
+                    )
+            recorded = book.items()
+            still_open = {
+                entry.result.id: ItemState(
+                    attempts=entry.result.attempts,
+                    unconfirmed=entry.unconfirmed,
+                    delete_unsure=entry.delete_unsure,
+                    stopped_by_us=entry.stopped_by_us,
+                )
+                for entry in recorded
+                if entry.open
+            }
+            engine, caller = await self._prepare(
+                run.kind, still_open, run.target, listener=listener
+            )
+            engine.journal = book
+            engine.plan()
+            engine.write_journal()
+            interrupted = await self._dispatch(engine, deadline=deadline, interrupt=interrupt)
+        finally:
+            book.close()
+        results = tuple(
+            engine.result(entry.result.id) if entry.open else entry.result for entry in recorded
+        )
+        return self._report(
+            engine,
+            caller,
+            results,
+            duplicates=run.duplicates,
+            started=started,
+            interrupted=interrupted,
+            carried_over=len(recorded) - len(still_open),
+        )
+
     async def _run(
         self,
         kind: Kind,
@@ -386,9 +467,14 @@ class BulkClient:
         confirm: Confirm | None,
         interrupt: anyio.Event | None,
         listener: Listener | None,
+        journal: JournalPath | None,
     ) -> Report:
         started = self._clock()
-        engine, duplicates, caller = await self._prepare(kind, ids, target, listener=listener)
+        _check_kind(kind)
+        if journal is not None:
+            Journal.check_new(journal)
+        distinct, duplicates = await _intake(ids)
+        engine, caller = await self._prepare(kind, distinct, target, listener=listener)
         counts = engine.plan()
         if confirm is not None:
             plan = _plan_of(engine, counts, duplicates=duplicates, reads=caller.counters.requests)
@@ -397,14 +483,53 @@ class BulkClient:
                 verdict = await verdict
             if not verdict:
                 raise RunDeclinedError("the run was declined; nothing was changed", plan=plan)
-        interrupted = await self._dispatch(engine, deadline=deadline, interrupt=interrupt)
+        if journal is not None:
+            engine.journal = Journal.create(
+                journal,
+                RunRecord(
+                    kind=kind,
+                    target=target,
+                    resource_group=self._resource_group,
+                    base_url=self._base_url,
+                    duplicates=duplicates,
+                    plan={path.value: n for path, n in counts.items()},
+                ),
+                engine.items,
+                (engine.record(i) for i, state in engine.items.items() if state.outcome),
+            )
+        try:
+            interrupted = await self._dispatch(engine, deadline=deadline, interrupt=interrupt)
+        finally:
+            if engine.journal is not None:
+                engine.journal.close()
+        results = tuple(engine.result(item_id) for item_id in engine.items)
+        return self._report(
+            engine,
+            caller,
+            results,
+            duplicates=duplicates,
+            started=started,
+            interrupted=interrupted,
+        )
+
+    def _report(
+        self,
+        engine: Engine,
+        caller: Caller,
+        results: tuple[ItemResult, ...],
+        *,
+        duplicates: int,
+        started: float,
+        interrupted: bool,
+        carried_over: int = 0,
+    ) -> Report:
         if self._bulk is not None:
-            self._bulk[kind] = engine.bulk  # a 404 mid-run switched this kind to single calls
+            self._bulk[engine.kind] = engine.bulk  # a 404 mid-run switched to single calls
         counters = caller.counters
         return Report.build(
-            kind=kind,
-            target=target,
-            items=tuple(engine.result(item_id) for item_id in engine.items),
+            kind=engine.kind,
+            target=engine.target,
+            items=results,
             requests=counters.requests,
             mutating_requests=counters.mutating,
             retries=counters.retries,
@@ -412,6 +537,7 @@ class BulkClient:
             duplicates=duplicates,
             seconds=self._clock() - started,
             interrupted=interrupted,
+            carried_over=carried_over,
         )
 
     async def _dispatch(
@@ -469,17 +595,18 @@ class BulkClient:
         )
 
     async def _prepare(
-        self, kind: Kind, ids: Ids, target: Target, *, listener: Listener | None
-    ) -> tuple[Engine, int, Caller]:
-        _check_kind(kind)
+        self,
+        kind: Kind,
+        states: dict[str, ItemState],
+        target: Target,
+        *,
+        listener: Listener | None,
+    ) -> tuple[Engine, Caller]:
+        """An engine for these items (a resume's come with what the journal knew), statuses read."""
         if self._closed:
             raise InputError("this BulkClient is closed")
-        if isinstance(ids, AsyncIterable):
-            distinct, duplicates = await intake_async(ids)
-        else:
-            distinct, duplicates = intake(ids)
         events = _fan_out(self._listener, listener)
-        caller = self._new_caller(listener=events, items=len(distinct))
+        caller = self._new_caller(listener=events, items=len(states))
         # The token first: bad credentials fail here, before anything else is sent.
         await self._auth.token(self._transport)
         api = Api(caller, self._base_url, self._resource_group)
@@ -490,14 +617,23 @@ class BulkClient:
             kind=kind,
             target=target,
             bulk=self._bulk[kind],
-            items={item_id: ItemState() for item_id in distinct},
+            items=states,
             settings=self._engine_settings,
             clock=self._clock,
             sleep=self._sleep,
             listener=events,
         )
         await engine.resolve()
-        return engine, duplicates, caller
+        return engine, caller
+
+
+async def _intake(ids: Ids) -> tuple[dict[str, ItemState], int]:
+    """A fresh state for each distinct, checked ID in input order, and the repeats dropped."""
+    if isinstance(ids, AsyncIterable):
+        distinct, duplicates = await intake_async(ids)
+    else:
+        distinct, duplicates = intake(ids)
+    return {item_id: ItemState() for item_id in distinct}, duplicates
 
 
 def _first(group: BaseExceptionGroup[BulkError]) -> BaseException:

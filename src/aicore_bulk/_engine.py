@@ -32,6 +32,7 @@ from aicore_bulk._api import Api, ChangeAnswer, ItemAnswer, Op
 from aicore_bulk._caller import Failure
 from aicore_bulk._errors import AuthenticationError, BulkError, ServiceError
 from aicore_bulk._events import ItemSettled, Listener, PhaseDone, PlanReady
+from aicore_bulk._journal import ItemRecord, Journal
 from aicore_bulk._models import MAX_BATCH, STOPPABLE, Kind, Outcome, Status, Target, deletable
 from aicore_bulk._planner import SETTLED_PATHS, Path, decide, first_op, minimum_requests, pack
 from aicore_bulk._report import ItemResult
@@ -104,6 +105,8 @@ class Engine:
     clock: Clock
     sleep: Sleep
     listener: Listener | None = None
+    #: Where outcomes are written as they settle (see :mod:`aicore_bulk._journal`).
+    journal: Journal | None = None
     _later: list[Op] = attrs.field(factory=list, init=False)
     _later_since: float | None = attrs.field(default=None, init=False)
     _waiting: dict[str, None] = attrs.field(factory=dict, init=False)
@@ -114,6 +117,8 @@ class Engine:
     _group_size: int = attrs.field(default=0, init=False)
     #: Set by :meth:`stop_sending`: no new request goes out; answers are still taken in.
     _stopping: bool = attrs.field(default=False, init=False)
+    #: Items whose outcome or flags changed since the journal was last written.
+    _unwritten: dict[str, None] = attrs.field(factory=dict, init=False)
 
     # Reading statuses.
 
@@ -177,10 +182,16 @@ class Engine:
         for item_id, state in self.items.items():
             if state.outcome is not None:
                 continue
-            state.path, reason = decide(self.kind, self.target, state.status)
-            counts[state.path] += 1
-            if state.path in SETTLED_PATHS:
-                self._settle(item_id, _SETTLED_OUTCOME[state.path], None, reason)
+            path, reason = decide(self.kind, self.target, state.status)
+            if state.unconfirmed or state.stopped_by_us:  # a resumed run's earlier changes
+                minded = self._mind_own_changes(item_id, state, path)
+                if minded is None:
+                    continue
+                path = minded
+            state.path = path
+            counts[path] += 1
+            if path in SETTLED_PATHS:
+                self._settle(item_id, _SETTLED_OUTCOME[path], None, reason)
         self._emit(
             PlanReady(
                 kind=self.kind,
@@ -217,6 +228,7 @@ class Engine:
                 self._send(batch)
             self._start_waiter()
         self._group = None
+        self.write_journal()
         self._emit(PhaseDone("dispatch"))
 
     def stop_sending(self) -> None:
@@ -260,11 +272,15 @@ class Engine:
             keep = [op for op in batch if self._still_allowed(op, self.items[op.id].status)]
             stale.extend(op for op in batch if op not in keep)
             batch[:] = keep
+            if self.journal is not None:
+                self.journal.sending(keep)  # before it goes: a kill now leaves them in doubt
             return keep
 
         if in_bulk:
             answer = await self.api.change_in_bulk(self.kind, batch, last_look=still_wanted)
         else:
+            if self.journal is not None:
+                self.journal.sending(batch)
             answer = await self.api.change_one(self.kind, batch[0])
         for op in stale:
             state = self.items[op.id]
@@ -275,16 +291,21 @@ class Engine:
         if not batch:
             return
         if in_bulk and answer.status == _NOT_FOUND:
-            # Meta promised a bulk endpoint that is not there: fall back to single changes.
-            self.bulk = False
-            for op in batch:
-                state = self.items[op.id]
-                state.in_flight = False
-                state.attempts -= 1
-                state.unconfirmed |= answer.unsure
-            self._queue(batch)
-            return
-        self._absorb(batch, answer)
+            self._fall_back_to_single(batch, answer)
+        else:
+            self._absorb(batch, answer)
+        if self.journal is not None:
+            self._unwritten.update(dict.fromkeys(op.id for op in batch))
+
+    def _fall_back_to_single(self, batch: list[Op], answer: ChangeAnswer) -> None:
+        """Meta promised a bulk endpoint that is not there: send these one by one."""
+        self.bulk = False
+        for op in batch:
+            state = self.items[op.id]
+            state.in_flight = False
+            state.attempts -= 1
+            state.unconfirmed |= answer.unsure
+        self._queue(batch)
 
     def _absorb(self, batch: Sequence[Op], answer: ChangeAnswer) -> None:
         recheck: list[tuple[Op, ItemAnswer]] = []
@@ -403,21 +424,15 @@ class Engine:
             self._settle(op.id, outcome, answer.code, f"{answer.message}; {read.message}")
             return
         state.status = read
-        if read is None and state.delete_unsure:
-            self._settle(op.id, Outcome.DELETED, None, "gone after our unconfirmed delete")
-            return
-        path, reason = decide(self.kind, self.target, read)
+        if self.journal is not None:
+            self._unwritten[op.id] = None
         if state.unconfirmed and op.target is Target.STOPPED and read is Status.STOPPING:
             state.stopped_by_us = True  # our unconfirmed stop did happen
-        if state.stopped_by_us and read is not None:
-            # Our stop is under way or done: never stop it again.
-            if self.target is Target.STOPPED:
-                self._settle(op.id, Outcome.STOPPED, None, f"stopped; now {read.value}")
-                return
-            if path in {Path.STOP_THEN_DELETE, Path.WAIT_THEN_DELETE}:
-                self._wait_for(op.id)
-                return
-        state.path = path
+        path, reason = decide(self.kind, self.target, read)
+        minded = self._mind_own_changes(op.id, state, path)
+        if minded is None:
+            return
+        state.path = path = minded
         if path in SETTLED_PATHS:
             code = answer.code if path is Path.SKIP else None
             self._settle(op.id, _SETTLED_OUTCOME[path], code, reason)
@@ -427,6 +442,28 @@ class Engine:
             op_target = first_op(path)
             if op_target is not None:
                 self._queue([Op(op.id, op_target)], flush=flush)
+
+    def _mind_own_changes(self, item_id: str, state: ItemState, path: Path) -> Path | None:
+        """The path, minding our own earlier changes; None when they settle the item."""
+        status = state.status
+        if status is None and state.delete_unsure:
+            self._settle(item_id, Outcome.DELETED, None, "gone after our unconfirmed delete")
+            return None
+        if (
+            state.unconfirmed
+            and not state.delete_unsure
+            and status is Status.STOPPING
+            and self.target is Target.STOPPED
+        ):
+            state.stopped_by_us = True  # after a resume: our unconfirmed stop did happen
+        if state.stopped_by_us and status is not None:
+            # Our stop is under way or done: never stop it again.
+            if self.target is Target.STOPPED:
+                self._settle(item_id, Outcome.STOPPED, None, f"stopped; now {status.value}")
+                return None
+            if path is Path.STOP_THEN_DELETE:
+                return Path.WAIT_THEN_DELETE
+        return path
 
     # Waiting for STOPPING to pass.
 
@@ -447,6 +484,7 @@ class Engine:
             while self._waiting and not self._stopping:
                 await self.sleep(self.settings.poll_interval)
                 await self._poll()
+                self.write_journal()
                 self._flush(hold_check=True)
         finally:
             self._waiter_running = False
@@ -533,6 +571,7 @@ class Engine:
                 await func(*args)
             finally:
                 self._busy -= 1
+                self.write_journal()
                 self._flush()
 
         self._group.start_soon(tracked)
@@ -547,6 +586,8 @@ class Engine:
             return
         state.outcome, state.code, state.message = outcome, code, message
         self._waiting.pop(item_id, None)
+        if self.journal is not None:
+            self._unwritten[item_id] = None
         if self.listener is not None:
             self.listener(ItemSettled(self.result(item_id)))
 
@@ -559,6 +600,30 @@ class Engine:
             maybe = state.unconfirmed or state.in_flight
             outcome = Outcome.UNKNOWN if maybe else Outcome.FAILED
             self._settle(item_id, outcome, None, f"{stopped}{reason}")
+        self.write_journal()
+
+    def write_journal(self) -> None:
+        """Write what changed since the last time, in one transaction."""
+        if self.journal is None or not self._unwritten:
+            return
+        ids, self._unwritten = self._unwritten, {}
+        self.journal.record(self.record(item_id) for item_id in ids)
+
+    def record(self, item_id: str) -> ItemRecord:
+        """One item's fate and flags, for the journal."""
+        state = self.items[item_id]
+        return ItemRecord(
+            id=item_id,
+            outcome=state.outcome,
+            code=state.code,
+            message=state.message,
+            attempts=state.attempts,
+            status=state.status.value if state.status is not None else None,
+            unconfirmed=state.unconfirmed,
+            delete_unsure=state.delete_unsure,
+            stopped_by_us=state.stopped_by_us,
+            in_flight=state.in_flight,
+        )
 
     def result(self, item_id: str) -> ItemResult:
         """One item's result as the report shows it."""

@@ -7,7 +7,8 @@ Its JSON form is a contract (the CLI prints it and orchestrators parse it)::
       "summary": {"total": 3, "ok": true,
                   "outcomes": {"deleted": 2, "already_absent": 1, ...every outcome...},
                   "requests": 5, "mutating_requests": 2, "retries": 0, "throttled": 0,
-                  "duplicates": 1, "seconds": 1.23, "interrupted": false},
+                  "duplicates": 1, "seconds": 1.23, "interrupted": false,
+                  "carried_over": 0},
       "items": [{"id": "e1", "outcome": "deleted", "code": null, "message": "...",
                  "attempts": 1, "status": "COMPLETED"}, ...]
     }
@@ -85,6 +86,8 @@ class Summary:
     seconds: float
     #: The run was interrupted; unsettled items are ``unknown`` or ``failed``.
     interrupted: bool = False
+    #: Items a resume took as an earlier session's journal recorded them (sent nothing).
+    carried_over: int = 0
 
     @property
     def total(self) -> int:
@@ -104,6 +107,7 @@ class Summary:
             "duplicates": self.duplicates,
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
+            "carried_over": self.carried_over,
         }
 
 
@@ -130,6 +134,7 @@ class Report:
         duplicates: int,
         seconds: float,
         interrupted: bool = False,
+        carried_over: int = 0,
     ) -> Report:
         """Assemble a report and count its outcomes."""
         counts = Counter(item.outcome for item in items)
@@ -142,6 +147,7 @@ class Report:
             duplicates=duplicates,
             seconds=seconds,
             interrupted=interrupted,
+            carried_over=carried_over,
         )
         return cls(kind, target, items, summary)
 

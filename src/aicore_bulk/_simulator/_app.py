@@ -425,6 +425,7 @@ def _apply(
     """Change one item; the refusal's (code, message) when the contract says no."""
     sim = request.app[SIMULATOR_KEY]
     told = request.get(_DELIVERED, True)
+    sim.recorder.received[(kind, item_id, operation)] += 1
     change = sim.store.change(kind, group, item_id, operation, tell_client=told)
     if change.against_seen_status:
         sim.recorder.violation(

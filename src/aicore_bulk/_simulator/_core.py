@@ -198,6 +198,11 @@ class Simulator:
         """What the simulator has seen so far."""
         return self.recorder.snapshot()
 
+    def changes_received(self, kind: Kind, item_id: str) -> dict[str, int]:
+        """How many change requests carried this item, by operation (``stop``, ``delete``)."""
+        received = self.recorder.received
+        return {op: received[(kind, item_id, op)] for op in ("stop", "delete")}
+
     def reset_statistics(self) -> None:
         """Start counting afresh (items and faults stay as they are)."""
         self.recorder = Recorder()

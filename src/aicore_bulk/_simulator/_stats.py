@@ -77,6 +77,9 @@ class Recorder:
     throttled: int = 0
     violations: list[Violation] = attrs.field(factory=list)
     violation_count: int = 0
+    #: Change requests that carried each item, by (kind, ID, operation); kept apart from
+    #: :class:`Statistics` because it grows with the items (read it per item).
+    received: Counter[tuple[str, str, str]] = attrs.field(factory=Counter)
 
     def enter(self) -> None:
         """A request started."""

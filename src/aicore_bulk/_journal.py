@@ -1,0 +1,289 @@
+"""The journal: a run's items and their fate, on disk, so a killed run can be resumed.
+
+It is an SQLite database in WAL mode. Why SQLite and not an append-only NDJSON log:
+
+* a commit is atomic, so one transaction per answered request (up to 100 items) is all or
+  nothing; a log needs torn-line handling and still mixes half-written requests with whole ones;
+* rows are updated in place, so the file stays one row per item however many times an item is
+  sent, and resuming reads one row per item instead of replaying every event of the run;
+* it is in the standard library.
+
+``synchronous=NORMAL`` in WAL mode makes each commit survive the process being killed
+(``SIGKILL``, a crash): the commit is in the operating system's hands when ``commit()``
+returns. Only a power cut can lose the last few commits, and it never corrupts the file.
+
+What is written, and when (the engine calls these):
+
+* :meth:`Journal.create` writes the run (kind, target, resource group, URL, the plan's counts)
+  and every distinct ID in input order, before the first change is sent;
+* :meth:`Journal.sending`, *before* a change request goes out, marks its items as possibly
+  changed (a write-ahead): a kill while the request is in flight leaves them in doubt, never
+  "untouched";
+* :meth:`Journal.record` writes items' outcomes and flags after an answer is taken in.
+
+Resuming re-reads the status of every item without a final outcome, so the journal's flags
+only decide how an outcome is *labelled* (``deleted`` rather than ``already_absent`` after a
+delete that was in flight), never whether something is sent again blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+from aicore_bulk._errors import BulkError, InputError
+from aicore_bulk._models import KINDS, Kind, Outcome, Target
+from aicore_bulk._report import ItemResult
+
+#: Bumped when the schema changes; a journal of another format is refused, not guessed at.
+FORMAT: Final = 1
+#: Outcomes a resume keeps as they are: the goal holds, or the rules say it never will.
+FINAL: Final = frozenset(
+    {
+        Outcome.DELETED,
+        Outcome.STOPPED,
+        Outcome.ALREADY_ABSENT,
+        Outcome.UNCHANGED,
+        Outcome.SKIPPED,
+    }
+)
+
+_SCHEMA: Final = """
+CREATE TABLE run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE items (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    outcome TEXT,
+    code TEXT,
+    message TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    status TEXT,
+    unconfirmed INTEGER NOT NULL DEFAULT 0,
+    delete_unsure INTEGER NOT NULL DEFAULT 0,
+    stopped_by_us INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+class JournalError(BulkError):
+    """The journal could not be written or read."""
+
+
+@attrs.frozen(kw_only=True)
+class RunRecord:
+    """What a journal says about its run."""
+
+    kind: Kind
+    target: Target
+    resource_group: str
+    base_url: str
+    duplicates: int
+    plan: Mapping[str, int]
+
+
+@attrs.frozen
+class JournalItem:
+    """One item as the journal last recorded it."""
+
+    seq: int
+    result: ItemResult
+    #: Still open (no outcome) or not final: a resume runs it again.
+    open: bool
+    unconfirmed: bool
+    delete_unsure: bool
+    stopped_by_us: bool
+
+
+@attrs.frozen
+class ItemRecord:
+    """An item's fate and flags, as the engine hands them to :meth:`Journal.record`."""
+
+    id: str
+    outcome: Outcome | None
+    code: str | None
+    message: str | None
+    attempts: int
+    status: str | None
+    unconfirmed: bool
+    delete_unsure: bool
+    stopped_by_us: bool
+    #: Carried by a request not yet answered (its write-ahead doubt must stay).
+    in_flight: bool = False
+
+
+class Journal:
+    """An open journal; use :meth:`create` for a new run, :meth:`open` to resume one."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    def __repr__(self) -> str:
+        return f"<Journal {str(self.path)!r}>"
+
+    @staticmethod
+    def check_new(path: str | os.PathLike[str]) -> Path:
+        """Refuse a path that exists or cannot be created, before anything is sent."""
+        where = Path(path)
+        if where.exists():
+            raise InputError(
+                f"journal {where} already exists: resume it (aicore-bulk resume {where}) "
+                "or choose another path"
+            )
+        if not where.parent.is_dir():
+            raise InputError(f"journal {where}: no directory {where.parent}")
+        return where
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        run: RunRecord,
+        ids: Iterable[str],
+        settled: Iterable[ItemRecord],
+    ) -> Journal:
+        """Write a new journal: the run, every ID in input order, the items the plan settled."""
+        where = cls.check_new(path)
+        try:
+            db = _connect(where)
+            with db:
+                db.executescript(_SCHEMA)
+                meta = {
+                    "format": FORMAT,
+                    "kind": run.kind,
+                    "target": run.target.value,
+                    "resource_group": run.resource_group,
+                    "base_url": run.base_url,
+                    "duplicates": run.duplicates,
+                    "plan": dict(run.plan),
+                }
+                db.executemany(
+                    "INSERT INTO run VALUES (?, ?)",
+                    ((key, json.dumps(value)) for key, value in meta.items()),
+                )
+                db.executemany("INSERT INTO items (id) VALUES (?)", ((i,) for i in ids))
+            journal = cls(where, db)
+            journal.record(settled)
+        except sqlite3.Error as error:
+            raise JournalError(f"cannot write journal {where}: {error}") from None
+        return journal
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Journal:
+        """Open an existing journal to resume its run."""
+        where = Path(path)
+        if not where.is_file():
+            raise InputError(
+                f"no journal at {where} (a journal is written once a run starts changing "
+                "items; if there is none, nothing was changed: run the command again)"
+            )
+        try:
+            db = _connect(where)
+        except sqlite3.Error as error:
+            raise InputError(f"{where} is not a journal: {error}") from None
+        journal = cls(where, db)
+        journal.run()  # fails early on a file that is not a journal of our format
+        return journal
+
+    def run(self) -> RunRecord:
+        """The run this journal belongs to."""
+        try:
+            rows = dict(self._db.execute("SELECT key, value FROM run").fetchall())
+            meta = {key: json.loads(value) for key, value in rows.items()}
+        except (sqlite3.Error, json.JSONDecodeError):
+            raise InputError(f"{self.path} is not an aicore-bulk journal") from None
+        if meta.get("format") != FORMAT:
+            raise InputError(
+                f"{self.path} is a journal of format {meta.get('format')!r}; this version "
+                f"reads format {FORMAT}"
+            )
+        kind = meta["kind"]
+        if kind not in KINDS:  # pragma: no cover - only our own writer writes journals
+            raise InputError(f"{self.path}: unknown kind {kind!r}")
+        return RunRecord(
+            kind=kind,
+            target=Target(meta["target"]),
+            resource_group=meta["resource_group"],
+            base_url=meta["base_url"],
+            duplicates=meta["duplicates"],
+            plan=meta["plan"],
+        )
+
+    def items(self) -> list[JournalItem]:
+        """Every item in input order."""
+        rows = self._db.execute(
+            "SELECT seq, id, outcome, code, message, attempts, status, unconfirmed, "
+            "delete_unsure, stopped_by_us FROM items ORDER BY seq"
+        )
+        found = []
+        for seq, item_id, outcome, code, message, attempts, status, unsure, gone, ours in rows:
+            known = Outcome(outcome) if outcome is not None else None
+            result = ItemResult(item_id, known or Outcome.UNKNOWN, code, message, attempts, status)
+            found.append(
+                JournalItem(
+                    seq,
+                    result,
+                    open=known not in FINAL,
+                    unconfirmed=bool(unsure) or known is Outcome.UNKNOWN,
+                    delete_unsure=bool(gone),
+                    stopped_by_us=bool(ours),
+                )
+            )
+        return found
+
+    def sending(self, changes: Iterable[tuple[str, Target]]) -> None:
+        """Before a change request goes out: its items (ID, target) may change from now on."""
+        self._write(
+            "UPDATE items SET unconfirmed = 1, delete_unsure = max(delete_unsure, ?) WHERE id = ?",
+            ((int(target is Target.DELETED), item_id) for item_id, target in changes),
+        )
+
+    def record(self, items: Iterable[ItemRecord]) -> None:
+        """Write items' outcomes and flags in one transaction."""
+        # An item in flight in another request keeps the doubt its write-ahead recorded.
+        self._write(
+            "UPDATE items SET outcome = ?1, code = ?2, message = ?3, attempts = ?4, "
+            "status = ?5, stopped_by_us = ?6, "
+            "unconfirmed = CASE WHEN ?9 THEN max(unconfirmed, ?7) ELSE ?7 END, "
+            "delete_unsure = CASE WHEN ?9 THEN max(delete_unsure, ?8) ELSE ?8 END "
+            "WHERE id = ?10",
+            (
+                (
+                    item.outcome.value if item.outcome is not None else None,
+                    item.code,
+                    item.message,
+                    item.attempts,
+                    item.status,
+                    int(item.stopped_by_us),
+                    int(item.unconfirmed),
+                    int(item.delete_unsure),
+                    int(item.in_flight),
+                    item.id,
+                )
+                for item in items
+            ),
+        )
+
+    def close(self) -> None:
+        """Close the database (the WAL is folded back into the main file)."""
+        self._db.close()
+
+    def _write(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
+        try:
+            with self._db:
+                self._db.executemany(sql, rows)
+        except sqlite3.Error as error:
+            raise JournalError(f"cannot write journal {self.path}: {error}") from None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level="DEFERRED")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
