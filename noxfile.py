@@ -1,4 +1,7 @@
-"""Developer sessions, named after what they check: ``nox -s tests lint typing docs bench``."""
+"""Developer sessions, named after what they check: ``nox -s tests lint typing docs bench``.
+
+``nox -s reliability`` runs the chaos and kill-and-resume tests at full size.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +44,27 @@ def docs(session: nox.Session) -> None:
     session.run("python", "docs/examples/tutorial.py")
     session.run("python", "-m", "pytest", "tests/test_recipes.py")
     session.run("aicore-bulk", "demo", "--items", "2000", "--no-progress")
+
+
+@nox.session
+def reliability(session: nox.Session) -> None:
+    """Full size: chaos on 50,000 items, 20 SIGKILL-and-resume trials of 20,000 (~6 minutes)."""
+    session.install("-e", ".[test]")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-s",
+        "tests/engine/test_chaos.py",
+        "tests/engine/test_journal.py",
+        "tests/cli/test_kill_and_resume.py",
+        *session.posargs,
+        env={
+            "AICORE_CHAOS_ITEMS": "50000",
+            "AICORE_KILL_TRIALS": "20",
+            "AICORE_KILL_ITEMS": "20000",
+        },
+    )
 
 
 @nox.session

@@ -41,6 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(target="DELETED" if name == "delete" else "STOPPED", dry_run=False)
         _add_run_options(command, deleting=name == "delete")
 
+    resume = commands.add_parser(
+        "resume",
+        help="finish a run from its --journal (after a kill, a crash or Ctrl-C)",
+        description="Finish the run a journal records: items it confirmed are kept as they "
+        "are and never sent again; every other item's status is read afresh and the run goes "
+        "on from there. Kind, target and resource group come from the journal.",
+    )
+    resume.add_argument("journal", metavar="JOURNAL", help="the journal of the run to finish")
+    resume.set_defaults(dry_run=False)
+    _add_connection_options(resume)
+    _add_limit_options(resume)
+    _add_output_options(resume)
+
     plan = commands.add_parser(
         "plan",
         help="say what a run would do, changing nothing (same as --dry-run)",
@@ -120,7 +133,43 @@ def _add_run_options(
         dest="select_all",
         help="select every item of the kind in the resource group",
     )
+    _add_connection_options(parser)
+    _add_limit_options(parser)
 
+    safety = parser.add_argument_group("safety")
+    if not planning:
+        safety.add_argument("--dry-run", action="store_true", help="print the plan; send no change")
+        safety.add_argument(
+            "--yes",
+            "-y",
+            action="store_true",
+            help="do not ask before deleting more than 100 items",
+        )
+        safety.add_argument(
+            "--journal",
+            metavar="PATH",
+            help="record every item's fate in this new file, so that 'aicore-bulk resume "
+            "PATH' can finish the run after a kill or a crash",
+        )
+    safety.add_argument(
+        "--max-items",
+        type=t.count,
+        metavar="N",
+        help="refuse the run if it would change more than N items",
+    )
+    if deleting:
+        safety.add_argument(
+            "--wait",
+            type=t.seconds,
+            nargs="?",
+            const=300.0,
+            metavar="SECONDS",
+            help="wait until deleted items are gone (404); default 300 s",
+        )
+    _add_output_options(parser)
+
+
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     connection = parser.add_argument_group("connection (default: AICORE_* and ~/.aicore)")
     connection.add_argument("--base-url", metavar="URL", help="AI API URL (AICORE_BASE_URL)")
     connection.add_argument("--auth-url", metavar="URL", help="token URL (AICORE_AUTH_URL)")
@@ -139,6 +188,8 @@ def _add_run_options(
         help="allow http:// to hosts other than loopback (not advised)",
     )
 
+
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     limits = parser.add_argument_group("limits")
     limits.add_argument(
         "--concurrency",
@@ -172,31 +223,8 @@ def _add_run_options(
         help="how often to look at STOPPING items (default 2)",
     )
 
-    safety = parser.add_argument_group("safety")
-    if not planning:
-        safety.add_argument("--dry-run", action="store_true", help="print the plan; send no change")
-        safety.add_argument(
-            "--yes",
-            "-y",
-            action="store_true",
-            help="do not ask before deleting more than 100 items",
-        )
-    safety.add_argument(
-        "--max-items",
-        type=t.count,
-        metavar="N",
-        help="refuse the run if it would change more than N items",
-    )
-    if deleting:
-        safety.add_argument(
-            "--wait",
-            type=t.seconds,
-            nargs="?",
-            const=300.0,
-            metavar="SECONDS",
-            help="wait until deleted items are gone (404); default 300 s",
-        )
 
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument(
         "--output",

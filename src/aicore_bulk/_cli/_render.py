@@ -29,6 +29,8 @@ def summary(report: Report, *, resource_group: str) -> str:
         + (f" ({s.duplicates:,} repeated IDs ignored)" if s.duplicates else ""),
     ]
     lines += [f"  {outcome.value:<15}{n:>10,}" for outcome, n in s.outcomes.items() if n]
+    if s.carried_over:
+        lines.append(f"{s.carried_over:,} of them settled earlier, as the journal recorded")
     lines.append(
         f"requests: {s.requests:,} ({s.mutating_requests:,} changes), "
         f"retries {s.retries:,}, throttled {s.throttled:,}"

@@ -1,4 +1,4 @@
-"""``aicore-bulk delete``, ``stop`` and ``plan``: arguments in, a run, a report and an exit code."""
+"""``aicore-bulk delete``, ``stop``, ``plan``, ``resume``: arguments in; report, exit code out."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from aicore_bulk._cli._render import plan_table, summary
 from aicore_bulk._client import BulkClient, Plan
 from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
 from aicore_bulk._events import Event, RequestAnswered
+from aicore_bulk._journal import Journal, RunRecord
 from aicore_bulk._models import Limits, Target
 from aicore_bulk._report import Report
 from aicore_bulk._retry import RetryPolicy
@@ -42,8 +43,10 @@ _CHANGING_PATHS = ("delete", "stop", "stop_then_delete", "wait_then_delete")
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Run ``delete``, ``stop`` or ``plan``; returns the exit code."""
+    """Run ``delete``, ``stop``, ``plan`` or ``resume``; returns the exit code."""
     _configure_logging(args)
+    if args.command == "resume":
+        return await _resume(args)
     target = _target(args)
     try:
         ids_source = _source(args)
@@ -52,6 +55,44 @@ async def run(args: argparse.Namespace) -> int:
         return fail(str(error), EXIT_USAGE)
     async with client:
         return await run_with(client, args, target=target, ids_source=ids_source)
+
+
+async def _resume(args: argparse.Namespace) -> int:
+    """Finish a journaled run, in the resource group the journal names (unless told another)."""
+    try:
+        journal = Journal.open(args.journal)
+        try:
+            run: RunRecord = journal.run()
+        finally:
+            journal.close()
+        client = _client(args, resource_group=run.resource_group)
+    except BulkError as error:
+        return fail(str(error), EXIT_USAGE)
+    progress, human = _progress(args, f"resuming {run.kind}", changes=True)
+    async with client:
+        try:
+            with _interruptible() as interrupt:
+                report = await client.resume(
+                    args.journal, deadline=args.deadline, listener=progress, interrupt=interrupt
+                )
+        except BulkError as error:
+            return fail(f"{error} (nothing was changed)", EXIT_USAGE)
+        finally:
+            progress.close()
+    return _finish(report, args, group=client.resource_group, human=human, still_listed=0)
+
+
+def _progress(args: argparse.Namespace, label: str, *, changes: bool) -> tuple[Progress, TextIO]:
+    """The progress display of a run, and where human-readable output goes."""
+    human = sys.stdout if args.output == "table" else sys.stderr
+    stream = None if args.quiet or args.no_progress else sys.stderr
+    progress = Progress(
+        stream=stream,
+        bar=bool(stream and stream.isatty()),
+        verb=label,
+        items_out=sys.stdout if args.output == "ndjson" and changes else None,
+    )
+    return progress, human
 
 
 async def run_with(
@@ -66,16 +107,8 @@ async def run_with(
     group = resource_group or client.resource_group
     kind = args.kind
     ids = client.select(kind, ids_source) if isinstance(ids_source, Selection) else ids_source
-    quiet, output = args.quiet, args.output
-    human = sys.stdout if output == "table" else sys.stderr
-    stream = None if quiet or args.no_progress else sys.stderr
     verb = "planning" if args.dry_run else ("deleting" if target is Target.DELETED else "stopping")
-    progress = Progress(
-        stream=stream,
-        bar=bool(stream and stream.isatty()),
-        verb=f"{verb} {kind}",
-        items_out=sys.stdout if output == "ndjson" and not args.dry_run else None,
-    )
+    progress, human = _progress(args, f"{verb} {kind}", changes=not args.dry_run)
     latency = _Latency()
 
     def listen(event: Event) -> None:
@@ -96,6 +129,7 @@ async def run_with(
                 listener=listen,
                 interrupt=interrupt,
                 confirm=lambda plan: _confirm(plan, args, group=group),
+                journal=getattr(args, "journal", None),
             )
         progress.close()
     except RunDeclinedError as error:
@@ -145,6 +179,8 @@ def _interruptible() -> Iterator[anyio.Event]:
 
 
 def _source(args: argparse.Namespace) -> Iterable[str] | Selection:
+    if args.dry_run and getattr(args, "journal", None):
+        raise InputError("--journal records a run's changes and a dry run makes none: drop one")
     selection = Selection(
         statuses=tuple(args.status),
         scenario_id=args.scenario_id,
@@ -170,7 +206,7 @@ def _source(args: argparse.Namespace) -> Iterable[str] | Selection:
     return selection
 
 
-def _client(args: argparse.Namespace) -> BulkClient:
+def _client(args: argparse.Namespace, *, resource_group: str | None = None) -> BulkClient:
     if args.quiet and args.verbose:
         raise InputError("--quiet and --verbose contradict each other")
     secret = None
@@ -185,7 +221,7 @@ def _client(args: argparse.Namespace) -> BulkClient:
         "auth_url": args.auth_url,
         "client_id": args.client_id,
         "client_secret": secret,
-        "resource_group": args.resource_group,
+        "resource_group": args.resource_group or resource_group,
         "allow_insecure_http": args.allow_insecure_http,
     }
     return BulkClient.from_env(
