@@ -21,6 +21,7 @@ def test_top_level_all_is_pinned():
         "ItemResult",
         "ItemSettled",
         "ItemsFailedError",
+        "JournalError",
         "Limits",
         "Listener",
         "MockTransport",

@@ -6,7 +6,7 @@ aiohttp in ``_transport`` and the simulator, and backoff in ``_retry``.
 | layer | modules |
 | --- | --- |
 | 0 | ``_errors``, ``_models``, ``_report``, ``_events``, ``_version`` |
-| 1 | ``_config``, ``_transport``, ``_retry``, ``_rate``, ``_auth`` |
+| 1 | ``_config``, ``_transport``, ``_retry``, ``_rate``, ``_auth``, ``_journal`` |
 | 1b | ``_caller`` (one request: token, pacing, retries), ``_api`` (wire format), ``_planner`` |
 | 1c | ``_selection`` (choosing items through the list endpoint) |
 | 2 | ``_engine`` (the dispatcher) |
@@ -21,6 +21,7 @@ from aicore_bulk._errors import (
     BulkError,
     ConfigurationError,
     InputError,
+    JournalError,
     RunDeclinedError,
     ServiceError,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "ItemResult",
     "ItemSettled",
     "ItemsFailedError",
+    "JournalError",
     "Limits",
     "Listener",
     "MockTransport",

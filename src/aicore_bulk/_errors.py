@@ -8,6 +8,7 @@
     ├── ServiceError                        the service said no to the whole run
     │   └── AuthenticationError             the token endpoint refused the credentials
     ├── RunDeclinedError                    a confirm callback said no: nothing was changed
+    ├── JournalError                        the journal could not be written
     └── ItemsFailedError (in _report)       raised by Report.raise_for_failures()
 
 Per-item failures are never exceptions: they are outcomes in the report.
@@ -43,6 +44,10 @@ class ServiceError(BulkError):
 
 class AuthenticationError(ServiceError):
     """The token endpoint refused the credentials, or the API refused every token."""
+
+
+class JournalError(BulkError):
+    """The journal could not be written: the run stops (its report says so per item)."""
 
 
 class RunDeclinedError(BulkError):

@@ -37,7 +37,7 @@ from typing import Final
 
 import attrs
 
-from aicore_bulk._errors import BulkError, InputError
+from aicore_bulk._errors import InputError, JournalError
 from aicore_bulk._models import KINDS, Kind, Outcome, Target
 from aicore_bulk._report import ItemResult
 
@@ -69,10 +69,6 @@ CREATE TABLE items (
     stopped_by_us INTEGER NOT NULL DEFAULT 0
 );
 """
-
-
-class JournalError(BulkError):
-    """The journal could not be written or read."""
 
 
 @attrs.frozen(kw_only=True)
@@ -123,6 +119,9 @@ class Journal:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+        #: A write failed: the run is stopping, and later writes are skipped so that it can
+        #: still settle every item in its report.
+        self._failed = False
 
     def __repr__(self) -> str:
         return f"<Journal {str(self.path)!r}>"
@@ -275,10 +274,13 @@ class Journal:
         self._db.close()
 
     def _write(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
+        if self._failed:
+            return
         try:
             with self._db:
                 self._db.executemany(sql, rows)
         except sqlite3.Error as error:
+            self._failed = True
             raise JournalError(f"cannot write journal {self.path}: {error}") from None
 
 

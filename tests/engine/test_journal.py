@@ -238,3 +238,47 @@ async def test_no_secret_reaches_the_journal(client, aicore_simulator, tmp_path)
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     secrets = [aicore_simulator.config.client_secret, *aicore_simulator._tokens]
     assert not any(secret.encode() in stored for secret in secrets)
+
+
+async def test_a_journal_that_cannot_be_written_stops_the_run_with_a_full_report(
+    client, aicore_simulator, tmp_path, monkeypatch
+):
+    """A full disk mid-run: nothing more is sent, and every item is still in the report."""
+    ids = aicore_simulator.seed("executions", 1_000, statuses={"DEAD": 1})
+    writes = {"n": 0}
+    write = Journal._write
+
+    def fail_on_the_third(self, sql, rows):
+        writes["n"] += 1
+        if writes["n"] == 3:
+            monkeypatch.setattr(self, "_db", _FullDisk(self._db))
+        write(self, sql, rows)
+
+    monkeypatch.setattr(Journal, "_write", fail_on_the_third)
+
+    report = await client.delete("executions", ids, journal=tmp_path / "run.journal")
+
+    assert len(report) == 1_000
+    stopped = [item for item in report if item.outcome in {Outcome.FAILED, Outcome.UNKNOWN}]
+    assert stopped
+    assert all("cannot write journal" in item.message for item in stopped)
+    assert aicore_simulator.statistics().mutating_requests < 10  # it stopped sending
+
+
+class _FullDisk:
+    """A connection whose every write fails as on a full disk."""
+
+    def __init__(self, db) -> None:
+        self._db = db
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._db.rollback()
+
+    def executemany(self, *_):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def close(self) -> None:
+        self._db.close()
