@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aicore_bulk import Path, Status, Target
 from aicore_bulk._api import Op
+from aicore_bulk._errors import InputError
+from aicore_bulk._models import ID_PATTERN
 from aicore_bulk._planner import decide, intake, minimum_requests, pack
 
 ids = st.text(alphabet="abcdef0123456789-._", min_size=4, max_size=12)
@@ -68,3 +71,23 @@ def test_minimum_requests_is_the_two_phase_bound(counts):
 
     assert bound == math.ceil(now / 100) + math.ceil(later / 100)
     assert math.ceil((now + later) / 100) <= bound <= math.ceil((now + later) / 100) + 1
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[\w.-]{4,64}", fullmatch=True),
+            st.text(min_size=0, max_size=70),
+            st.sampled_from(["ab\ncd-efgh", "abcd\nefgh", "tooshort"[:3], "é" * 5, "a" * 65]),
+        ),
+        max_size=30,
+    )
+)
+def test_intake_accepts_exactly_what_the_spec_pattern_accepts(raw):
+    """The fast path (one pass over all IDs) agrees with the spec's pattern, ID by ID."""
+    bad = [i for i, item_id in enumerate(raw, start=1) if not ID_PATTERN.fullmatch(item_id)]
+    if bad:
+        with pytest.raises(InputError, match=f"ID #{bad[0]} "):
+            intake(raw)
+    else:
+        assert list(intake(raw)[0]) == list(dict.fromkeys(raw))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import string
 from typing import Final, Literal
 
 import attrs
@@ -14,8 +15,11 @@ KINDS: Final[tuple[Kind, ...]] = ("executions", "deployments")
 #: At most this many items in one bulk PATCH (``maxItems: 100`` in the spec).
 MAX_BATCH: Final = 100
 
-#: The spec's ``AiId`` pattern; anything else is refused before a request is sent.
-ID_PATTERN: Final = re.compile(r"[\w.-]{4,64}", re.ASCII)
+#: The spec's ``AiId`` (``^[\w.-]{4,64}$``): 4 to 64 of these characters. Anything else is
+#: refused before a request is sent.
+ID_CHARACTERS: Final = string.ascii_letters + string.digits + "_.-"
+ID_LENGTH: Final = (4, 64)
+ID_PATTERN: Final = re.compile(f"[{re.escape(ID_CHARACTERS)}]{{{ID_LENGTH[0]},{ID_LENGTH[1]}}}")
 
 
 class Target(enum.StrEnum):

@@ -27,7 +27,17 @@ from typing import Final
 
 from aicore_bulk._api import Op
 from aicore_bulk._errors import InputError
-from aicore_bulk._models import ID_PATTERN, MAX_BATCH, STOPPABLE, Kind, Status, Target, deletable
+from aicore_bulk._models import (
+    ID_CHARACTERS,
+    ID_LENGTH,
+    ID_PATTERN,
+    MAX_BATCH,
+    STOPPABLE,
+    Kind,
+    Status,
+    Target,
+    deletable,
+)
 
 
 class Path(enum.StrEnum):
@@ -60,17 +70,36 @@ def check_id(item_id: object, position: int) -> str:
 
 
 def intake(ids: Iterable[object]) -> tuple[dict[str, None], int]:
-    """Distinct valid IDs in first-seen order, and how many repeats were dropped."""
+    """Distinct valid IDs in first-seen order, and how many repeats were dropped.
+
+    A million IDs are checked in one regex pass over them joined by newlines (no ID may hold
+    one), in C, instead of a million Python-level calls; only a bad input is walked item by
+    item, to name the first bad ID and its position.
+    """
     if isinstance(ids, str | bytes):
         raise InputError("ids must be an iterable of IDs, not a single string")
-    seen: dict[str, None] = {}
-    valid = ID_PATTERN.fullmatch  # bound once: this loop runs a million times
-    total = 0
-    for total, item_id in enumerate(ids, start=1):
-        if type(item_id) is not str or not valid(item_id):
-            check_id(item_id, total)  # raises, naming the ID
-        seen[item_id] = None  # type: ignore[index]
-    return seen, total - len(seen)
+    given = ids if isinstance(ids, list | tuple) else list(ids)
+    try:
+        seen: dict[str, None] = dict.fromkeys(given)  # type: ignore[arg-type]
+        joined = "\n".join(seen).encode("ascii")
+    except (TypeError, UnicodeEncodeError):  # unhashable, not a string, not ASCII: named below
+        pass
+    else:
+        if not seen or (
+            joined.count(b"\n") == len(seen) - 1  # no ID holds a newline
+            and not joined.translate(None, _ID_BYTES)  # nothing but allowed characters
+            and min(map(len, seen)) >= ID_LENGTH[0]
+            and max(map(len, seen)) <= ID_LENGTH[1]
+        ):
+            return seen, len(given) - len(seen)
+    seen = {}
+    for position, item_id in enumerate(given, start=1):
+        seen[check_id(item_id, position)] = None  # raises at the first bad ID
+    return seen, len(given) - len(seen)
+
+
+#: The characters an ID may hold, and the newline that joins IDs, as bytes.
+_ID_BYTES: Final = (ID_CHARACTERS + "\n").encode("ascii")
 
 
 async def intake_async(ids: AsyncIterable[object]) -> tuple[dict[str, None], int]:
