@@ -80,7 +80,7 @@ async def test_simulate_stops_cleanly_on_ctrl_c():
         (["--port", "70000"], "is not a port"),
         (["--server-errors", "2"], "not a probability"),
         (["--status-mix", "DELETING=1"], "is not STATUS=WEIGHT"),
-        (["--rate-limit", "0"], "is not a rate > 0"),
+        (["--rate-limit", "0"], "is not a number > 0"),
     ],
     ids=["port", "probability", "mix", "rate-limit"],
 )

@@ -30,6 +30,8 @@ _JSON = "application/json"
 #: By value: a dict lookup is several times cheaper than ``Status(value)`` a million times.
 _STATUSES: dict[str, Status] = {status.value: status for status in Status}
 _NOT_FOUND = 404
+#: The message of a per-item error that came without one: a bare ``null`` says nothing.
+_NO_REASON = "refused without a message"
 
 
 class Op(NamedTuple):
@@ -94,7 +96,7 @@ class Api:
         result = await self.caller.call(
             "GET", f"{self.base_url}/lm/meta", operation="meta", headers={"Accept": _JSON}
         )
-        body = _expect_json(result, "meta")
+        body = _expect_json(result, "reading /lm/meta")
         capabilities = _dig(body, "aiApi", "capabilities", "bulkUpdates")
         return {kind: _dig(capabilities, kind) is True for kind in KINDS}
 
@@ -136,8 +138,13 @@ class Api:
 
         Entries without a string ``id`` and a known ``status`` are left out. Paging stops at
         the first short page.
+
+        Raises:
+            ServiceError: The answer is not a list of resources, or a full page repeats the
+                one before it (a server or proxy that ignores ``$skip`` would page forever).
         """
         skip = 0
+        previous: tuple[object, ...] | None = None
         while True:
             params = {"$top": str(page_size), "$skip": str(skip)}
             if not full:
@@ -156,16 +163,19 @@ class Api:
             resources = body.get("resources") if isinstance(body, dict) else None
             if not isinstance(resources, list):
                 raise ServiceError(f"listing {kind}: the answer has no resources list")
-            yield [
-                entry
-                for entry in resources
-                if isinstance(entry, dict)
-                and isinstance(entry.get("id"), str)
-                and entry.get("status") in _STATUSES
-            ]
+            # Ends and length stand for the page: keeping a whole page of 100,000 entries
+            # alive only to compare it would double the listing's memory.
+            seen = (len(resources), resources[0], resources[-1]) if resources else None
+            if seen is not None and seen == previous:
+                raise ServiceError(
+                    f"listing {kind}: the page at $skip={skip} repeats the one before it "
+                    "(the service ignores $skip)"
+                )
+            yield [entry for entry in resources if _is_resource(entry)]
             if len(resources) < page_size:
                 return
             skip += len(resources)
+            previous = seen
 
     async def get_status(self, kind: Kind, item_id: str) -> Status | Failure | None:
         """One item's status; None when it does not exist; a Failure when unreadable."""
@@ -184,10 +194,10 @@ class Api:
         if result.status != 200:  # noqa: PLR2004
             _raise_for_request(result, f"reading {kind} {item_id}")
             return Failure(maybe_applied=False, status=result.status, message=_error_text(result))
-        body = _json(result.body)
-        status = body.get("status") if isinstance(body, dict) else None
-        if status not in _STATUSES:
-            return Failure(maybe_applied=False, status=result.status, message="no valid status")
+        status = _dig(_json(result.body), "status")
+        if not isinstance(status, str) or status not in _STATUSES:
+            message = f"HTTP {result.status} without a valid status"
+            return Failure(maybe_applied=False, status=result.status, message=message)
         return _STATUSES[status]
 
     async def change_in_bulk(
@@ -226,9 +236,11 @@ class Api:
         if isinstance(reply, Failure):
             return ChangeAnswer({}, frozenset(), failure=reply)
         result = reply.response
-        if result.status != 202:  # noqa: PLR2004
+        if not _success(result.status):
             _raise_for_request(result, f"changing {kind}")
             return attrs.evolve(_refused_whole(ids, result), unsure=reply.unsure)
+        # The contract says 202; another 2xx still means the service took the request and may
+        # have acted, so it is read the same way (what it does not answer is read again).
         answer = parse_bulk_answer(kind, ids, result.body, status=result.status)
         return attrs.evolve(answer, unsure=reply.unsure)
 
@@ -257,12 +269,14 @@ class Api:
         if isinstance(reply, Failure):
             return ChangeAnswer({}, frozenset(), failure=reply)
         result, unsure = reply.response, reply.unsure
-        if result.status == 202:  # noqa: PLR2004
+        if _success(result.status):
+            # The contract says 202; a 200 or 204 (a proxy, a newer service) also means done.
             return ChangeAnswer(
-                {op.id: ItemAnswer("accepted")}, frozenset(), status=202, unsure=unsure
+                {op.id: ItemAnswer("accepted")}, frozenset(), status=result.status, unsure=unsure
             )
         _raise_for_request(result, f"changing {kind} {op.id}")
         code, message = _error_fields(result.body)
+        message = message or f"HTTP {result.status}"
         answer = (
             ItemAnswer("not_found", code, message)
             if result.status == _NOT_FOUND
@@ -289,9 +303,22 @@ def parse_bulk_answer(kind: Kind, ids: Sequence[str], body: bytes, *, status: in
                 answers[item_id] = ItemAnswer("accepted", None, entry["message"])
             elif isinstance(error, dict):
                 code, message = _fields(error)
-                answers[item_id] = _classify(code, message)
+                answers[item_id] = _classify(code, message or _NO_REASON)
     unanswered = frozenset(wanted - answers.keys())
     return ChangeAnswer(answers, unanswered, status=status)
+
+
+def _success(status: int) -> bool:
+    return 200 <= status < 300  # noqa: PLR2004
+
+
+def _is_resource(entry: object) -> bool:
+    """A listed entry with a string ``id`` and a known ``status`` (anything else is left out)."""
+    if not isinstance(entry, dict):
+        return False
+    status = entry.get("status")
+    # isinstance first: a list or dict as status is unhashable and would break the lookup.
+    return isinstance(entry.get("id"), str) and isinstance(status, str) and status in _STATUSES
 
 
 def _classify(code: str | None, message: str | None) -> ItemAnswer:

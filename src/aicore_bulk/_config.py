@@ -328,6 +328,8 @@ def _service_key_values(key: Mapping[str, object], *, source: str) -> dict[str, 
         setting = f"{source} field {'.'.join(path)}"
         found: object = key
         for part in path:
+            if found is None:
+                break  # a missing object (no "serviceurls"): the field is simply unset
             if not isinstance(found, Mapping):
                 raise ConfigurationError(f"{setting}: {part!r} is not inside an object")
             found = found.get(part)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from typing import Final
 
@@ -39,29 +40,40 @@ def port(text: str) -> int:
     return value
 
 
-def seconds(text: str) -> float:
-    """A number of seconds >= 0."""
+def _number(text: str, what: str) -> float:
+    """A finite float: ``inf`` would overflow timers deep inside aiohttp and asyncio."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}: it must be finite")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A number of seconds >= 0."""
+    value = _number(text, "a number of seconds")
+    if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
     return value
 
 
 def rate(text: str) -> float:
-    """Requests per second > 0."""
-    value = seconds(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a rate > 0")
+    """A number > 0: requests per second, or seconds that may not be zero (a timeout).
+
+    The message names neither: argparse prefixes the flag, which says what the number means.
+    """
+    value = _number(text, "a number")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
     return value
 
 
 def fraction(text: str) -> float:
     """A probability between 0 and 1."""
-    value = seconds(text)
-    if value > 1:
+    value = _number(text, "a probability between 0 and 1")
+    if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a probability between 0 and 1")
     return value
 
@@ -70,11 +82,14 @@ def duration(text: str) -> float:
     """``30s``, ``15m``, ``12h``, ``7d``, ``2w`` or combinations (``1d12h``), in seconds."""
     compact = text.strip().lower()
     parts = list(_DURATION.finditer(compact))
-    if not parts or "".join(p.group(0) for p in parts).replace(" ", "") != compact.replace(" ", ""):
+    total = sum(float(p.group("number")) * _UNIT_SECONDS[p.group("unit")] for p in parts)
+    matched = "".join(p.group(0) for p in parts).replace(" ", "")
+    # A 400-digit number is a float of infinity: as useless as no number at all.
+    if not parts or matched != compact.replace(" ", "") or not math.isfinite(total):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration: use a number and a unit, e.g. 7d, 12h, 30m, 1d12h"
         )
-    return sum(float(p.group("number")) * _UNIT_SECONDS[p.group("unit")] for p in parts)
+    return total
 
 
 def status_mix(text: str) -> dict[str, float]:
@@ -87,5 +102,7 @@ def status_mix(text: str) -> dict[str, float]:
             raise argparse.ArgumentTypeError(
                 f"{part!r} is not STATUS=WEIGHT with a status of {', '.join(STATUSES)}"
             )
-        mix[status] = seconds(weight)
+        mix[status] = _number(weight, f"a weight >= 0 for {status}")
+        if mix[status] < 0:
+            raise argparse.ArgumentTypeError(f"{weight!r} is not a weight >= 0 for {status}")
     return mix
