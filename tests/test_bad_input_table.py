@@ -338,7 +338,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "X4": (*_DEAD, "--age-field", "completion"),
     "X5": ("delete", "executions", "e-0001", "--client-secret", "hunter2"),
     "X6": ("delete", "executions", "e-0001", "-q", "-v"),
-    "X9": ("delete", "executions", "--dry-run", "e-0001"),
+    "X9": ("delete", "executions", "e-0001", "--dry-run", "--journal", "run.journal"),
+    "X10": ("resume", "missing.journal"),
 }
 
 

@@ -296,6 +296,25 @@ def test_any_answer_of_the_token_endpoint_is_a_token_or_a_typed_error(status, bo
         assert isinstance(token, str)
         assert token
         assert isinstance(lifetime, float)
+        assert 0 < lifetime < float("inf")  # NaN or 0 would mean a token fetch per request
+
+
+@pytest.mark.parametrize("expires_in", ["NaN", "Infinity", "-5", "0"])
+def test_a_nonsense_token_lifetime_counts_as_an_hour(expires_in):
+    async def fetch() -> tuple[str, float]:
+        return await fetch_token(
+            respond(
+                200,
+                f'{{"access_token": "t-1", "expires_in": {expires_in}}}'.encode(),
+                "application/json",
+            ),
+            Request("POST", "https://auth.example.com/oauth/token", form={}),
+            retry=RetryPolicy(),
+            clock=lambda: 0.0,
+            sleep=asyncio.sleep,
+        )
+
+    assert asyncio.run(fetch()) == ("t-1", 3600.0)
 
 
 def assert_run_error(error: Exception, status: int, body: bytes) -> None:

@@ -7,6 +7,7 @@ with nothing changed. Tokens, secrets and keys never appear in a repr, a log lin
 from __future__ import annotations
 
 import json
+import math
 import os
 import ssl
 import tempfile
@@ -24,6 +25,8 @@ from aicore_bulk._transport import AiohttpTransport, Request, Response, Transpor
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
+#: Seconds a token lives when the token endpoint does not say (or says nonsense).
+_DEFAULT_LIFETIME = 3600.0
 #: Refresh a token this long before the service says it expires (or at 90 % of a short life).
 _REFRESH_MARGIN = 60.0
 _TOKEN_ATTEMPTS = 4
@@ -193,17 +196,21 @@ def _parse_token(url: str, response: Response) -> tuple[str, float]:
         )
     if response.status != 200:  # noqa: PLR2004
         raise ServiceError(
-            f"the token endpoint {url} answered {response.status}", status=response.status
+            f"the token endpoint {url} answered HTTP {response.status}"
+            + (" (still throttled after retries)" if response.status == 429 else ""),  # noqa: PLR2004
+            status=response.status,
         )
     try:
         body = json.loads(response.body)
-        token, lifetime = body["access_token"], float(body.get("expires_in", 3600))
+        token, lifetime = body["access_token"], float(body.get("expires_in", _DEFAULT_LIFETIME))
     except (ValueError, KeyError, TypeError):
         raise ServiceError(
             f"the token endpoint {url} answered 200 without a usable token"
         ) from None
     if not isinstance(token, str) or not token:
         raise ServiceError(f"the token endpoint {url} answered 200 without a usable token")
+    if not math.isfinite(lifetime) or lifetime <= 0:
+        lifetime = _DEFAULT_LIFETIME  # a nonsense lifetime would mean a fetch per request
     return token, lifetime
 
 

@@ -148,7 +148,9 @@ class Caller:
                 refreshed = True
                 if not resend_unsure:
                     return Failure(
-                        maybe_applied=False, status=_UNAUTHORIZED, message="token refused"
+                        maybe_applied=False,
+                        status=_UNAUTHORIZED,
+                        message="HTTP 401: the service refused our token",
                     )
                 continue
             if isinstance(outcome, Response) and outcome.status not in RETRYABLE_STATUSES:
@@ -251,5 +253,9 @@ def _failure(outcome: Response | TransportError, *, attempt: int, before: bool) 
     if isinstance(outcome, Response):
         # A gateway's 5xx may come after the service acted; a 429 never does.
         maybe = before or outcome.status != _THROTTLED
-        return Failure(maybe, outcome.status, f"HTTP {outcome.status} after {attempt} tries")
-    return Failure(before or outcome.maybe_applied, None, f"{outcome} (after {attempt} tries)")
+        return Failure(maybe, outcome.status, f"HTTP {outcome.status} after {_tries(attempt)}")
+    return Failure(before or outcome.maybe_applied, None, f"{outcome} (after {_tries(attempt)})")
+
+
+def _tries(attempt: int) -> str:
+    return "1 try" if attempt == 1 else f"{attempt} tries"

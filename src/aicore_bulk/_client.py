@@ -15,6 +15,7 @@ import attrs
 from aicore_bulk._api import Api
 from aicore_bulk._auth import Auth, ClientCredentials, StaticToken, X509Credentials
 from aicore_bulk._caller import Caller
+from aicore_bulk._checks import check_number
 from aicore_bulk._config import Settings, resolve_settings
 from aicore_bulk._engine import Engine, EngineSettings, ItemState
 from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
@@ -223,6 +224,7 @@ class BulkClient:
         self._retry = retry or RetryPolicy()
         self._transport = transport or AiohttpTransport(connections=self._limits.concurrency)
         self._engine_settings = engine
+        check_number("grace", grace, at_least=0)
         self._grace = grace
         self._listener = listener
         self._clock = clock or time.monotonic
@@ -355,6 +357,8 @@ class BulkClient:
         changes anything, so deleting cannot shift the pages under the selection.
         """
         _check_kind(kind)
+        if not isinstance(selection, Selection):
+            raise InputError(f"selection must be a Selection, not {type(selection).__name__}")
         caller = self._new_caller(listener=None, items=0)
         await self._auth.token(self._transport)
         api = Api(caller, self._base_url, self._resource_group)
@@ -412,6 +416,7 @@ class BulkClient:
                 or service.
         """
         started = self._clock()
+        _check_deadline(deadline)
         book = Journal.open(journal)
         try:
             run = book.run()
@@ -471,6 +476,7 @@ class BulkClient:
     ) -> Report:
         started = self._clock()
         _check_kind(kind)
+        _check_deadline(deadline)
         if journal is not None:
             Journal.check_new(journal)
         distinct, duplicates = await _intake(ids)
@@ -642,6 +648,11 @@ def _first(group: BaseExceptionGroup[BulkError]) -> BaseException:
     return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None:
+        check_number("deadline", deadline, above=0)
+
+
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise InputError(f"unknown kind {kind!r}: use 'executions' or 'deployments'")
@@ -667,11 +678,9 @@ def _plan_of(engine: Engine, counts: Mapping[Path, int], *, duplicates: int, rea
 def _engine_settings(
     stop_wait: float, poll_interval: float, page_size: int, hold: float
 ) -> EngineSettings:
-    if not 1 <= page_size <= 100_000:  # noqa: PLR2004
-        raise InputError(f"page_size must be between 1 and 100000, got {page_size}")
+    check_number("page_size", page_size, at_least=1, at_most=100_000, whole=True)
     for name, value in (("stop_wait", stop_wait), ("poll_interval", poll_interval), ("hold", hold)):
-        if value < 0:
-            raise InputError(f"{name} must be >= 0 seconds, got {value}")
+        check_number(name, value, at_least=0)
     return EngineSettings(
         page_size=page_size, stop_wait=stop_wait, poll_interval=poll_interval, hold=hold
     )

@@ -266,22 +266,7 @@ class Engine:
     async def _run_batch(self, batch: list[Op]) -> None:
         in_bulk = self.bulk  # may flip while this request is in flight
         stale: list[Op] = []
-
-        def still_wanted() -> list[Op]:
-            # The request may have queued for seconds: drop what newer knowledge forbids.
-            keep = [op for op in batch if self._still_allowed(op, self.items[op.id].status)]
-            stale.extend(op for op in batch if op not in keep)
-            batch[:] = keep
-            if self.journal is not None:
-                self.journal.sending(keep)  # before it goes: a kill now leaves them in doubt
-            return keep
-
-        if in_bulk:
-            answer = await self.api.change_in_bulk(self.kind, batch, last_look=still_wanted)
-        else:
-            if self.journal is not None:
-                self.journal.sending(batch)
-            answer = await self.api.change_one(self.kind, batch[0])
+        answer = await self._change(batch, stale, in_bulk=in_bulk)
         for op in stale:
             state = self.items[op.id]
             state.in_flight = False
@@ -296,6 +281,31 @@ class Engine:
             self._absorb(batch, answer)
         if self.journal is not None:
             self._unwritten.update(dict.fromkeys(op.id for op in batch))
+
+    async def _change(self, batch: list[Op], stale: list[Op], *, in_bulk: bool) -> ChangeAnswer:
+        """Send one change request; ``batch`` keeps what went, ``stale`` gets what did not."""
+
+        def still_wanted() -> list[Op]:
+            # The request may have queued for seconds: drop what newer knowledge forbids.
+            keep = [op for op in batch if self._still_allowed(op, self.items[op.id].status)]
+            stale.extend(op for op in batch if op not in keep)
+            batch[:] = keep
+            if self.journal is not None:
+                self.journal.sending(keep)  # before it goes: a kill now leaves them in doubt
+            return keep
+
+        try:
+            if in_bulk:
+                return await self.api.change_in_bulk(self.kind, batch, last_look=still_wanted)
+            if self.journal is not None:
+                self.journal.sending(batch)
+            return await self.api.change_one(self.kind, batch[0])
+        except ServiceError:
+            # The service refused the run as a whole (403, a bad resource group): this
+            # request did nothing, so its items are not in doubt when the run stops.
+            for op in batch:
+                self.items[op.id].in_flight = False
+            raise
 
     def _fall_back_to_single(self, batch: list[Op], answer: ChangeAnswer) -> None:
         """Meta promised a bulk endpoint that is not there: send these one by one."""

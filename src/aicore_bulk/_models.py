@@ -9,6 +9,8 @@ from typing import Final, Literal
 
 import attrs
 
+from aicore_bulk._checks import number
+
 Kind = Literal["executions", "deployments"]
 KINDS: Final[tuple[Kind, ...]] = ("executions", "deployments")
 
@@ -85,16 +87,6 @@ def deletable(kind: Kind, status: Status) -> bool:
     return status in _DELETABLE[kind]
 
 
-def _positive_rate(_: object, __: object, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"rate must be > 0 requests per second, got {value}")
-
-
-def _concurrency_range(_: object, __: object, value: int) -> None:
-    if not 1 <= value <= 256:  # noqa: PLR2004
-        raise ValueError(f"concurrency must be between 1 and 256, got {value}")
-
-
 @attrs.frozen(kw_only=True)
 class Limits:
     """How hard a run may push the service.
@@ -107,6 +99,8 @@ class Limits:
 
     """
 
-    concurrency: int = attrs.field(default=16, validator=_concurrency_range)
-    rate: float | None = attrs.field(default=None, validator=_positive_rate)
+    concurrency: int = attrs.field(
+        default=16, validator=number(at_least=1, at_most=256, whole=True)
+    )
+    rate: float | None = attrs.field(default=None, validator=number(above=0, optional=True))
     adaptive: bool = True

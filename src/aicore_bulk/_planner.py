@@ -59,7 +59,7 @@ SETTLED_PATHS: Final = frozenset({Path.UNCHANGED, Path.ABSENT, Path.SKIP})
 def check_id(item_id: object, position: int) -> str:
     """The ID if it matches the AI API's pattern; otherwise :class:`InputError` naming it."""
     if not isinstance(item_id, str):
-        raise InputError(f"ID #{position} is a {type(item_id).__name__}, not a string")
+        raise InputError(f"ID #{position} is of type {type(item_id).__name__}, not a string")
     if not ID_PATTERN.fullmatch(item_id):
         shown = item_id if len(item_id) <= 80 else item_id[:77] + "..."  # noqa: PLR2004
         raise InputError(
@@ -78,7 +78,10 @@ def intake(ids: Iterable[object]) -> tuple[dict[str, None], int]:
     """
     if isinstance(ids, str | bytes):
         raise InputError("ids must be an iterable of IDs, not a single string")
-    given = ids if isinstance(ids, list | tuple) else list(ids)
+    try:
+        given = ids if isinstance(ids, list | tuple) else list(ids)
+    except TypeError:
+        raise InputError(f"ids must be an iterable of IDs, not {type(ids).__name__}") from None
     try:
         seen: dict[str, None] = dict.fromkeys(given)  # type: ignore[arg-type]
         joined = "\n".join(seen).encode("ascii")

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator, Mapping
 
 import attrs
 import backoff
-from attrs import validators as v
+
+from aicore_bulk._checks import number
 
 #: Statuses worth another try: throttling and a gateway's or server's bad moment.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -29,12 +30,14 @@ class RetryPolicy:
 
     """
 
-    attempts: int = attrs.field(default=6, validator=v.ge(1))
-    timeout: float = attrs.field(default=30.0, validator=v.gt(0))
-    wait_initial: float = attrs.field(default=0.5, validator=v.ge(0))
-    wait_max: float = attrs.field(default=30.0, validator=v.ge(0))
+    attempts: int = attrs.field(default=6, validator=number(at_least=1, whole=True))
+    timeout: float = attrs.field(default=30.0, validator=number(above=0))
+    wait_initial: float = attrs.field(default=0.5, validator=number(at_least=0))
+    wait_max: float = attrs.field(default=30.0, validator=number(at_least=0))
     wait_jitter: bool = True
-    budget: int | None = attrs.field(default=None, validator=v.optional(v.ge(0)))
+    budget: int | None = attrs.field(
+        default=None, validator=number(at_least=0, whole=True, optional=True)
+    )
 
 
 def backoff_waits(policy: RetryPolicy) -> Iterator[float]:

@@ -19,7 +19,7 @@ ITEMS = int(os.environ.get("AICORE_CHAOS_ITEMS", "3000"))
 CHAOS = SimulatorConfig(
     seed=2026,
     # Tokens expire every 20 s; the smoke run is shorter than that, so its expire sooner.
-    token_lifetime=20.0 if ITEMS >= 50_000 else 3.0,
+    token_lifetime=20.0 if ITEMS >= 50_000 else 1.0,
     shuffle_answers=True,
     lifecycle=Lifecycle(complete=0.2, die=0.1, stopped_by_others=0.2, within=30.0),
     faults=Faults(
@@ -30,6 +30,9 @@ CHAOS = SimulatorConfig(
         truncated_bodies=0.01,
         throttle_burst_every=15.0,
         throttle_burst_length=1.0,
+        # A gateway's steady limit as well: it also makes the full run outlast several tokens.
+        rate_limit=25.0,
+        rate_burst=10,
     ),
 )
 

@@ -23,8 +23,8 @@ SECRET = "s3cr3t-do-not-print"
         (["bad id with spaces"], "ID #1 'bad id with spaces'"),
         (["abc"], "ID #1 'abc'"),
         (["x" * 65], "is not a valid AI Core ID"),
-        (["ok-0001", 42], "ID #2 is a int, not a string"),
-        (["ok-0001", None], "ID #2 is a NoneType"),
+        (["ok-0001", 42], "ID #2 is of type int, not a string"),
+        (["ok-0001", None], "ID #2 is of type NoneType"),
         ("e0123456789", "not a single string"),
     ],
     ids=["empty", "spaces", "too-short", "too-long", "number", "none", "bare-string"],
@@ -77,8 +77,20 @@ def test_missing_or_bad_settings_are_configuration_errors(make_client, options, 
         ({"page_size": 0}, "page_size"),
         ({"page_size": 100_001}, "page_size"),
         ({"stop_wait": -1}, "stop_wait"),
+        ({"stop_wait": float("inf")}, "stop_wait must be a finite number"),
+        ({"poll_interval": float("nan")}, "poll_interval"),
+        ({"page_size": 1.5}, "page_size must be a whole number"),
+        ({"grace": -1}, "grace"),
     ],
-    ids=["page-0", "page-too-big", "negative-wait"],
+    ids=[
+        "page-0",
+        "page-too-big",
+        "negative-wait",
+        "endless-wait",
+        "nan-poll",
+        "half-page",
+        "grace",
+    ],
 )
 def test_bad_knobs_are_input_errors(make_client, options, message):
     """Out-of-range knobs are refused when the client is built."""
@@ -92,12 +104,15 @@ def test_bad_knobs_are_input_errors(make_client, options, message):
         (lambda: Limits(concurrency=0), "concurrency"),
         (lambda: Limits(rate=0), "rate"),
         (lambda: RetryPolicy(attempts=0), "attempts"),
+        (lambda: Limits(concurrency="8"), "concurrency must be a whole number"),
+        (lambda: Limits(concurrency=True), "concurrency must be a whole number"),
+        (lambda: RetryPolicy(timeout=float("inf")), "timeout must be a finite number"),
     ],
-    ids=["concurrency", "rate", "attempts"],
+    ids=["concurrency", "rate", "attempts", "text", "bool", "endless-timeout"],
 )
 def test_limits_and_retry_policy_are_validated(factory, message):
-    """Limits and RetryPolicy refuse nonsense values."""
-    with pytest.raises(ValueError, match=message):
+    """Limits and RetryPolicy refuse nonsense values, with errors ``except BulkError`` catches."""
+    with pytest.raises(InputError, match=message):
         factory()
 
 
@@ -137,3 +152,17 @@ def test_constructor_errors_do_not_echo_secrets(make_client):
         make_client(client_secret=SECRET, resource_group=None)
 
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("deadline", [-1, 0, float("nan")])
+async def test_a_bad_deadline_is_refused_before_sending(client, aicore_simulator, deadline):
+    ids = aicore_simulator.seed("executions", 3, statuses={"DEAD": 1})
+    with pytest.raises(InputError, match="deadline must be a finite number > 0"):
+        await client.delete("executions", ids, deadline=deadline)
+    assert aicore_simulator.statistics().total_requests == 0
+
+
+async def test_select_refuses_what_is_not_a_selection(client, aicore_simulator):
+    with pytest.raises(InputError, match="selection must be a Selection, not str"):
+        [i async for i in client.select("executions", "DEAD")]
+    assert aicore_simulator.statistics().total_requests == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 from aicore_bulk._cli import _types as t
 from aicore_bulk._models import KINDS, Status
@@ -21,6 +22,27 @@ class _NoPlainSecret(argparse.Action):
         )
 
 
+class _IntermixedParser(argparse.ArgumentParser):
+    """A command's parser that takes IDs after options too (``delete executions -y e-0001``).
+
+    argparse stops filling ``ID...`` at the first option; its intermixed parsing does not, but
+    it calls ``parse_known_args`` itself, hence the guard.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = argparse.ArgumentParser(
@@ -30,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         "configuration error (nothing sent), 3 refused (--max-items, declined), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_IntermixedParser
+    )
 
     for name, verb in (("delete", "delete (stopping first what must stop)"), ("stop", "stop")):
         command = commands.add_parser(

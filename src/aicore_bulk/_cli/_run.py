@@ -310,7 +310,10 @@ def _print_plan(
         print(table, file=human)
     changing = sum(plan.paths.get(path, 0) for path in _CHANGING_PATHS)
     if args.max_items is not None and changing > args.max_items:
-        return fail(f"the run would change {changing:,} items, more than --max-items", EXIT_REFUSED)
+        return fail(
+            f"the run would change {changing:,} items, more than --max-items {args.max_items:,}",
+            EXIT_REFUSED,
+        )
     return EXIT_OK
 
 
