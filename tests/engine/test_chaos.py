@@ -7,12 +7,15 @@ client secret and every token the simulator issued.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+from collections import Counter
 
 import pytest
 
 from aicore_bulk import Outcome
+from aicore_bulk._cli._progress import Progress
 from aicore_bulk.testing import Faults, Lifecycle, SimulatorConfig
 
 ITEMS = int(os.environ.get("AICORE_CHAOS_ITEMS", "3000"))
@@ -59,7 +62,13 @@ async def test_chaos_every_item_matches_the_ground_truth(
     )
     journal = tmp_path / "chaos.journal"
 
-    report = await client.delete("executions", [*ids, *ids[:100], "gone-00001"], journal=journal)
+    # The command line's own listener at -vv: a log line per request, a JSON line per item.
+    shown, items_out = io.StringIO(), io.StringIO()
+    progress = Progress(stream=shown, bar=False, verb="chaos", items_out=items_out)
+
+    report = await client.delete(
+        "executions", [*ids, *ids[:100], "gone-00001"], journal=journal, listener=progress
+    )
 
     results = {item.id: item for item in report}
     assert len(report) == len(results) == ITEMS + 1
@@ -76,7 +85,8 @@ async def test_chaos_every_item_matches_the_ground_truth(
     assert report.summary.outcomes[Outcome.DELETED] >= 0.95 * ITEMS
     secrets = [aicore_simulator.config.client_secret, *issued]
     assert len(issued) > 1  # tokens did expire and were fetched again
-    logged = caplog.text + repr(report.to_json())
+    assert caplog.text.count("-> bulk") > ITEMS / 100  # every request was logged
+    logged = caplog.text + repr(report.to_json()) + shown.getvalue() + items_out.getvalue()
     stored = b"".join(path.read_bytes() for path in tmp_path.iterdir())
     assert not any(secret in logged or secret.encode() in stored for secret in secrets)
     stats = aicore_simulator.statistics()
@@ -84,5 +94,6 @@ async def test_chaos_every_item_matches_the_ground_truth(
         f"\nchaos: {ITEMS:,} items, {report.summary.seconds:.0f} s simulated, "
         f"outcomes {dict(report.summary.to_json()['outcomes'])}, "
         f"{stats.total_requests:,} requests, faults {dict(stats.faults)}, "
-        f"{len(secrets) - 1} tokens, violations {stats.violation_count}"
+        f"{len(secrets) - 1} tokens, violations {stats.violation_count}, "
+        f"why not ok: {Counter(item.message for item in report if not item.outcome.ok)}"
     )
