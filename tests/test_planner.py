@@ -33,8 +33,10 @@ def test_intake_keeps_each_id_once_in_first_seen_order(raw):
 def test_pack_makes_full_requests_of_distinct_ids(changes, size):
     """Every change once, 1..size per request, distinct IDs, stops first, fewest requests."""
     ops = [Op(item_id, target) for item_id, target in changes.items()]
+    stops = [op.id for op in ops if op.target is Target.STOPPED]
+    deletes = [op.id for op in ops if op.target is Target.DELETED]
 
-    batches = pack(ops, size=size)
+    batches = list(pack(stops, deletes, size=size))
 
     flat = [op for batch in batches for op in batch]
     assert sorted(flat, key=lambda o: o.id) == sorted(ops, key=lambda o: o.id)

@@ -449,9 +449,8 @@ class BulkClient:
             interrupted = await self._dispatch(engine, deadline=deadline, interrupt=interrupt)
         finally:
             book.close()
-        results = tuple(
-            engine.result(entry.result.id) if entry.open else entry.result for entry in recorded
-        )
+        fresh = iter(engine.take_results())  # the open items, in the journal's order
+        results = tuple(next(fresh) if entry.open else entry.result for entry in recorded)
         return self._report(
             engine,
             caller,
@@ -459,7 +458,7 @@ class BulkClient:
             duplicates=run.duplicates,
             started=started,
             interrupted=interrupted,
-            carried_over=len(recorded) - len(still_open),
+            carried_over=sum(not entry.open for entry in recorded),
         )
 
     async def _run(
@@ -508,7 +507,7 @@ class BulkClient:
         finally:
             if engine.journal is not None:
                 engine.journal.close()
-        results = tuple(engine.result(item_id) for item_id in engine.items)
+        results = tuple(engine.take_results())
         return self._report(
             engine,
             caller,

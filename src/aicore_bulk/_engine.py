@@ -19,9 +19,10 @@ Every item ends with exactly one outcome. Whatever is unsettled when the run end
 
 from __future__ import annotations
 
+import collections
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 import anyio
@@ -46,6 +47,8 @@ _MAX_REREADS: Final = 3
 _NOT_FOUND: Final = 404
 #: A change throttled this many times (each after a pause) is given up.
 _MAX_THROTTLES: Final = 24
+#: Requests started ahead of the concurrency limit, so the limiter always has the next one.
+_AHEAD: Final = 2
 #: A change that never got an answer is sent at most this many times.
 _MAX_ATTEMPTS: Final = 6
 _THROTTLED: Final = 429
@@ -107,7 +110,11 @@ class Engine:
     listener: Listener | None = None
     #: Where outcomes are written as they settle (see :mod:`aicore_bulk._journal`).
     journal: Journal | None = None
-    _later: list[Op] = attrs.field(factory=list, init=False)
+    #: The plan's first changes, cut into requests only as they are sent (a million Ops made
+    #: up front would cost memory for nothing).
+    _first: Iterator[list[Op]] = attrs.field(factory=lambda: iter(()), init=False)
+    #: Changes that came up during the run (deletes after a stop, re-plans), packed as they fill.
+    _later: collections.deque[Op] = attrs.field(factory=collections.deque, init=False)
     _later_since: float | None = attrs.field(default=None, init=False)
     _waiting: dict[str, None] = attrs.field(factory=dict, init=False)
     _busy: int = attrs.field(default=0, init=False)
@@ -211,8 +218,13 @@ class Engine:
     # Dispatching.
 
     async def dispatch(self) -> None:
-        """Send every change the plan calls for, until every item has settled."""
-        first: list[Op] = []
+        """Send every change the plan calls for, until every item has settled.
+
+        Requests are started only while fewer than twice the concurrency are under way, so
+        a million items never make ten thousand tasks wait at once.
+        """
+        stops: list[str] = []
+        deletes: list[str] = []
         for item_id, state in self.items.items():
             if state.outcome is not None or state.path is None:
                 continue
@@ -220,12 +232,14 @@ class Engine:
                 self._wait_for(item_id)
                 continue
             op_target = first_op(state.path)
-            if op_target is not None:
-                first.append(Op(item_id, op_target))
+            if op_target is Target.STOPPED:
+                stops.append(item_id)
+            elif op_target is Target.DELETED:
+                deletes.append(item_id)
+        self._first = pack(stops, deletes, size=self.batch_size)
         async with anyio.create_task_group() as group:
             self._group = group
-            for batch in pack(first, size=self.batch_size):
-                self._send(batch)
+            self._flush()
             self._start_waiter()
         self._group = None
         self.write_journal()
@@ -237,9 +251,10 @@ class Engine:
         self._waiting.clear()
         self.api.caller.halted = True
 
-    def _send(self, batch: Sequence[Op]) -> None:
+    def _send(self, batch: Sequence[Op]) -> int:
+        """Start a request with what of ``batch`` may still go; 1 if one was started, else 0."""
         if self._stopping:
-            return  # the items stay open; finish() reports them as not sent
+            return 0  # the items stay open; finish() reports them as not sent
         current: list[Op] = []
         for op in batch:
             state = self.items[op.id]
@@ -252,8 +267,10 @@ class Engine:
             state.in_flight = True
             state.attempts += 1
             current.append(op)
-        if current:
-            self._start(self._run_batch, current)
+        if not current:
+            return 0
+        self._start(self._run_batch, current)
+        return 1
 
     def _still_allowed(self, op: Op, status: Status | None) -> bool:
         """Whether the last status we saw allows this change (None: we have no reason not to)."""
@@ -551,22 +568,32 @@ class Engine:
             self._flush()
 
     def _flush(self, *, hold_check: bool = False) -> None:
-        """Send full requests now; a partial one when nothing else could still fill it."""
+        """Send full requests while there is room; a partial one when nothing could fill it.
+
+        The plan's first changes go before later ones: they hold the stops, whose wait should
+        start soonest.
+        """
+        if self._stopping:
+            return
         size = self.batch_size
-        while len(self._later) >= size:
-            batch, self._later = self._later[:size], self._later[size:]
-            self._send(batch)
+        room = _AHEAD * self.api.caller.limiter.total_tokens - self._busy
+        while room > 0 and (batch := next(self._first, None)) is not None:
+            room -= self._send(batch)
+        while room > 0 and len(self._later) >= size:
+            room -= self._send([self._later.popleft() for _ in range(size)])
         if not self._later:
             self._later_since = None
             return
         idle = self._busy == 0 and not self._waiting
         held_long = (
-            hold_check
+            room > 0
+            and hold_check
             and self._later_since is not None
             and self.clock() - self._later_since >= self.settings.hold
         )
         if idle or held_long:
-            batch, self._later = self._later, []
+            batch = list(self._later)
+            self._later.clear()
             self._later_since = None
             self._send(batch)
 
@@ -637,16 +664,31 @@ class Engine:
 
     def result(self, item_id: str) -> ItemResult:
         """One item's result as the report shows it."""
-        state = self.items[item_id]
-        return ItemResult(
-            id=item_id,
-            outcome=state.outcome or Outcome.UNKNOWN,
-            code=state.code,
-            message=state.message,
-            attempts=state.attempts,
-            status=state.status.value if state.status is not None else None,
-        )
+        return _result(item_id, self.items[item_id])
+
+    def take_results(self) -> list[ItemResult]:
+        """Every item's result in input order; the engine lets go of the items as it goes.
+
+        The run is over: a million states and a million results held at once would double
+        the memory the report takes to make.
+        """
+        results = []
+        while self.items:
+            results.append(_result(*self.items.popitem()))  # the last first: O(1) each
+        results.reverse()
+        return results
 
     def _emit(self, event: PlanReady | PhaseDone) -> None:
         if self.listener is not None:
             self.listener(event)
+
+
+def _result(item_id: str, state: ItemState) -> ItemResult:
+    return ItemResult(
+        id=item_id,
+        outcome=state.outcome or Outcome.UNKNOWN,
+        code=state.code,
+        message=state.message,
+        attempts=state.attempts,
+        status=state.status.value if state.status is not None else None,
+    )

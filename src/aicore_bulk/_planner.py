@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import math
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping, Sequence
 from typing import Final
 
 from aicore_bulk._api import Op
@@ -152,14 +153,20 @@ _FIRST_OP: Final[dict[Path, Target]] = {
 }
 
 
-def pack(ops: Sequence[Op], *, size: int = MAX_BATCH) -> list[list[Op]]:
+def pack(
+    stops: Sequence[str], deletes: Sequence[str], *, size: int = MAX_BATCH
+) -> Iterator[list[Op]]:
     """Requests of at most ``size`` changes, stops first so that their wait starts soonest.
 
-    The ops must have distinct IDs (one change per item per phase), so every request does.
+    The IDs must be distinct (one change per item per phase), so every request's are. Requests
+    are made as they are asked for: a million items never exist as Ops all at once.
     """
-    stops = [op for op in ops if op.target is Target.STOPPED]
-    ordered = stops + [op for op in ops if op.target is not Target.STOPPED] if stops else ops
-    return [list(ordered[i : i + size]) for i in range(0, len(ordered), size)]
+    changes = itertools.chain(
+        zip(stops, itertools.repeat(Target.STOPPED), strict=False),
+        zip(deletes, itertools.repeat(Target.DELETED), strict=False),
+    )
+    while batch := [Op(*change) for change in itertools.islice(changes, size)]:
+        yield batch
 
 
 def minimum_requests(paths: Mapping[Path, int], *, batch: int = MAX_BATCH) -> int:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import Counter
 
 import pytest
 
-from aicore_bulk import Outcome
+from aicore_bulk import Limits, Outcome
 from aicore_bulk.testing import SimulatorConfig
 
 EVERY_STATUS = dict.fromkeys(
@@ -200,3 +201,22 @@ async def test_report_json_form(client, aicore_simulator):
     assert data["summary"]["ok"] is True
     assert [i["id"] for i in data["items"]] == ["done-0001", "nope-0001"]
     assert set(data["items"][0]) >= {"id", "outcome", "code", "message", "attempts"}
+
+
+async def test_requests_are_started_only_a_little_ahead_of_the_concurrency(
+    make_client, aicore_simulator
+):
+    """20,000 items at concurrency 2: not 200 request tasks waiting at once, but a handful."""
+    ids = aicore_simulator.seed("executions", 20_000, statuses={"COMPLETED": 1})
+    tasks_alive: list[int] = []
+
+    def count_tasks(event) -> None:
+        if getattr(event, "operation", None) == "bulk" and hasattr(event, "attempt"):
+            tasks_alive.append(len(asyncio.all_tasks()))
+
+    async with make_client(limits=Limits(concurrency=2)) as client:
+        report = await client.delete("executions", ids, listener=count_tasks)
+
+    assert report.ok
+    assert len(tasks_alive) == 200
+    assert max(tasks_alive) < 30  # the run's 4 requests ahead, plus the server's own tasks
