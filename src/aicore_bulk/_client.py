@@ -638,7 +638,12 @@ async def _intake(ids: Ids) -> tuple[dict[str, ItemState], int]:
         distinct, duplicates = await intake_async(ids)
     else:
         distinct, duplicates = intake(ids)
-    return {item_id: ItemState() for item_id in distinct}, duplicates
+    # The intake's dict gets its values in place: a second dict of a million keys would
+    # only add to the peak.
+    states = cast("dict[str, ItemState]", distinct)
+    for item_id in states:
+        states[item_id] = ItemState()
+    return states, duplicates
 
 
 def _first(group: BaseExceptionGroup[BulkError]) -> BaseException:

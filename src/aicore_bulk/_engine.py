@@ -63,26 +63,100 @@ _SETTLED_OUTCOME: Final = {
 }
 
 
-@attrs.define(slots=True)
 class ItemState:
-    """Everything the engine knows about one item while it runs."""
+    """Everything the engine knows about one item while it runs.
 
-    status: Status | None = None
-    path: Path | None = None
-    outcome: Outcome | None = None
-    code: str | None = None
-    message: str | None = None
-    attempts: int = 0
-    #: A request carrying this item may have acted without telling us.
-    unconfirmed: bool = False
-    #: Our *delete* may have happened unseen: "not found" afterwards is our own doing.
-    delete_unsure: bool = False
-    #: Our stop was accepted (the item is on its way to STOPPED because of us).
-    stopped_by_us: bool = False
+    A million of these live at once, so they are kept small: four flags share one int, and
+    what few items need (re-reads, 429s, a stop wait) lives in a side object made on demand.
+    """
+
+    __slots__ = ("_flags", "_rare", "attempts", "code", "message", "outcome", "path", "status")
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 0,
+        unconfirmed: bool = False,
+        delete_unsure: bool = False,
+        stopped_by_us: bool = False,
+    ) -> None:
+        self.status: Status | None = None
+        self.path: Path | None = None
+        self.outcome: Outcome | None = None
+        self.code: str | None = None
+        self.message: str | None = None
+        self.attempts = attempts
+        self._flags = (
+            _UNCONFIRMED * unconfirmed + _DELETE_UNSURE * delete_unsure + _OURS * stopped_by_us
+        )
+        self._rare: _Rare | None = None
+
+    def __repr__(self) -> str:
+        return f"<ItemState {self.status} {self.path} {self.outcome} flags={self._flags:04b}>"
+
+    def _flag(self, bit: int) -> bool:
+        return bool(self._flags & bit)
+
+    def _set(self, bit: int, value: bool) -> None:  # noqa: FBT001 - a setter's value
+        self._flags = self._flags | bit if value else self._flags & ~bit
+
+    @property
+    def unconfirmed(self) -> bool:
+        """A request carrying this item may have acted without telling us."""
+        return self._flag(_UNCONFIRMED)
+
+    @unconfirmed.setter
+    def unconfirmed(self, value: bool) -> None:
+        self._set(_UNCONFIRMED, value)
+
+    @property
+    def delete_unsure(self) -> bool:
+        """Our *delete* may have happened unseen: "not found" afterwards is our own doing."""
+        return self._flag(_DELETE_UNSURE)
+
+    @delete_unsure.setter
+    def delete_unsure(self, value: bool) -> None:
+        self._set(_DELETE_UNSURE, value)
+
+    @property
+    def stopped_by_us(self) -> bool:
+        """Our stop was accepted (the item is on its way to STOPPED because of us)."""
+        return self._flag(_OURS)
+
+    @stopped_by_us.setter
+    def stopped_by_us(self, value: bool) -> None:
+        self._set(_OURS, value)
+
+    @property
+    def in_flight(self) -> bool:
+        """A request carrying this item is under way."""
+        return self._flag(_IN_FLIGHT)
+
+    @in_flight.setter
+    def in_flight(self, value: bool) -> None:
+        self._set(_IN_FLIGHT, value)
+
+    @property
+    def rare(self) -> _Rare:
+        """Counters few items ever need, made on first use."""
+        if self._rare is None:
+            self._rare = _Rare()
+        return self._rare
+
+    @property
+    def waiting_since(self) -> float | None:
+        """When the item started waiting for STOPPING to pass (None: never)."""
+        return self._rare.waiting_since if self._rare is not None else None
+
+
+@attrs.define(slots=True)
+class _Rare:
     rereads: int = 0
     throttles: int = 0
-    in_flight: bool = False
     waiting_since: float | None = None
+
+
+_UNCONFIRMED, _DELETE_UNSURE, _OURS, _IN_FLIGHT = 1, 2, 4, 8
 
 
 @attrs.frozen(kw_only=True)
@@ -388,8 +462,8 @@ class Engine:
         """
         state = self.items[op.id]
         if failure.status == _THROTTLED:
-            state.throttles += 1
-            allowed = state.throttles <= _MAX_THROTTLES
+            state.rare.throttles += 1
+            allowed = state.rare.throttles <= _MAX_THROTTLES
         else:
             allowed = budget_left and state.attempts < _MAX_ATTEMPTS
         if allowed:
@@ -426,11 +500,11 @@ class Engine:
         self, op: Op, answer: ItemAnswer, recheck: list[tuple[Op, ItemAnswer]]
     ) -> None:
         state = self.items[op.id]
-        if state.rereads >= _MAX_REREADS:
+        if state.rare.rereads >= _MAX_REREADS:
             outcome = Outcome.UNKNOWN if state.unconfirmed else Outcome.FAILED
             self._settle(op.id, outcome, answer.code, answer.message)
         else:
-            state.rereads += 1
+            state.rare.rereads += 1
             recheck.append((op, answer))
 
     async def _recheck(self, ops: list[tuple[Op, ItemAnswer]]) -> None:
@@ -497,7 +571,7 @@ class Engine:
     def _wait_for(self, item_id: str) -> None:
         state = self.items[item_id]
         if state.waiting_since is None:
-            state.waiting_since = self.clock()
+            state.rare.waiting_since = self.clock()
         self._waiting[item_id] = None
         self._start_waiter()
 
