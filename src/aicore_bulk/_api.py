@@ -8,6 +8,7 @@ never an exception.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -123,7 +124,9 @@ class Api:
     ) -> AsyncIterator[list[tuple[str, Status]]]:
         """Pages of (id, status), read with ``$select=status``."""
         async for page in self.list_resources(kind, status=status, page_size=page_size):
-            yield [(entry["id"], _STATUSES[entry["status"]]) for entry in page]
+            statuses = [(entry["id"], _STATUSES[entry["status"]]) for entry in page]
+            del page  # the parsed entries: not kept alive while the next page is read
+            yield statuses
 
     async def list_resources(
         self,
@@ -176,6 +179,9 @@ class Api:
                 return
             skip += len(resources)
             previous = seen
+            # Let this page go before the next one is read: otherwise two pages of 100,000
+            # parsed entries (about 55 MB each) would be alive at once.
+            del reply, body, resources
 
     async def get_status(self, kind: Kind, item_id: str) -> Status | Failure | None:
         """One item's status; None when it does not exist; a Failure when unreadable."""
@@ -300,7 +306,8 @@ def parse_bulk_answer(kind: Kind, ids: Sequence[str], body: bytes, *, status: in
                 continue  # an ID we did not send, or a second answer: neither can be trusted
             error = entry.get("error")
             if error is None and isinstance(entry.get("message"), str):
-                answers[item_id] = ItemAnswer("accepted", None, entry["message"])
+                # Interned: a million items share the service's few distinct messages.
+                answers[item_id] = ItemAnswer("accepted", None, sys.intern(entry["message"]))
             elif isinstance(error, dict):
                 code, message = _fields(error)
                 answers[item_id] = _classify(code, message or _NO_REASON)
@@ -379,8 +386,8 @@ def _dig(value: Any, *keys: str) -> Any:  # noqa: ANN401 - JSON
 def _fields(error: Mapping[str, Any]) -> tuple[str | None, str | None]:
     code, message = error.get("code"), error.get("message")
     return (
-        str(code) if isinstance(code, (str, int)) else None,
-        str(message)[:500] if message is not None else None,
+        sys.intern(str(code)) if isinstance(code, (str, int)) else None,
+        sys.intern(str(message)[:500]) if message is not None else None,
     )
 
 

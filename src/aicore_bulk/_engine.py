@@ -213,13 +213,35 @@ class Engine:
         if not self.items:
             return
         self._group_size = await self.api.count(self.kind)
-        for item_id, read in (await self._read_statuses(self.items)).items():
-            if isinstance(read, Failure):
-                message = f"could not read its status: {read.message}"
-                self._settle(item_id, Outcome.FAILED, None, message)
-            else:
-                self.items[item_id].status = read
+        if self._cheaper_to_list(len(self.items)):
+            # Straight into the items: a million-entry dict of reads would only add to the peak.
+            await self._list_into_items()
+        else:
+            for item_id, read in (await self._read_statuses(self.items)).items():
+                if isinstance(read, Failure):
+                    message = f"could not read its status: {read.message}"
+                    self._settle(item_id, Outcome.FAILED, None, message)
+                else:
+                    self.items[item_id].status = read
         self._emit(PhaseDone("resolve"))
+
+    def _cheaper_to_list(self, count: int) -> bool:
+        """Whether listing the whole group costs fewer requests than ``count`` single reads."""
+        return max(1, math.ceil(self._group_size / self.settings.page_size)) < count
+
+    async def _list_into_items(self, found: dict[str, Read] | None = None) -> None:
+        """List the whole group: ``found``'s items get their status (None: not listed).
+
+        Everything else the list shows is news about other items we track, too.
+        """
+        async for page in self.api.list_statuses(self.kind, page_size=self.settings.page_size):
+            for item_id, status in page:
+                if found is not None and item_id in found:
+                    found[item_id] = status
+                    continue
+                tracked = self.items.get(item_id)
+                if tracked is not None and tracked.outcome is None:
+                    tracked.status = status
 
     async def _read_statuses(self, ids: Iterable[str]) -> dict[str, Read]:
         """Statuses of ``ids`` by the cheaper way: list the whole group, or read each.
@@ -228,18 +250,9 @@ class Engine:
         An item the list does not show does not exist (here): its status is None.
         """
         wanted = list(ids)
-        pages = max(1, math.ceil(self._group_size / self.settings.page_size))
-        if pages < len(wanted):
+        if self._cheaper_to_list(len(wanted)):
             found: dict[str, Read] = dict.fromkeys(wanted)
-            async for page in self.api.list_statuses(self.kind, page_size=self.settings.page_size):
-                for item_id, status in page:
-                    if item_id in found:
-                        found[item_id] = status
-                    else:
-                        # Everything the list shows is news about items we track, too.
-                        tracked = self.items.get(item_id)
-                        if tracked is not None and tracked.outcome is None:
-                            tracked.status = status
+            await self._list_into_items(found)
             return found
         results: dict[str, Read] = {}
         errors: list[BulkError] = []
