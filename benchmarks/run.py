@@ -1,11 +1,14 @@
 """The benchmark suite: every contender side by side, in one run, on identical fresh data.
 
-    python benchmarks/run.py [--quick]        (nox -s bench)
+    python benchmarks/run.py [--quick] [--only NAME]        (nox -s bench)
 
 Each measurement starts a fresh simulator process seeded identically, lists its IDs,
 runs one contender in its own process, then reads the simulator's own counts.
 Results go to benchmarks/results/bench.json, docs/performance-results.md and a plot in
 docs/performance.png. ``--quick`` shrinks every size (a smoke run: minutes, not a benchmark).
+``--only NAME`` (repeatable or comma-separated: backlog, mixed, throttled, scale, planning)
+runs just those scenarios; such a partial run goes to benchmarks/results/bench-only.json and
+leaves the docs alone.
 """
 
 from __future__ import annotations
@@ -239,41 +242,59 @@ async def scale(quick: bool) -> list[dict[str, Any]]:
 
 
 def planning(quick: bool) -> dict[str, Any]:
-    """CPU seconds to intake, decide and pack 1,000,000 IDs (no I/O)."""
-    from aicore_bulk._api import Op
+    """CPU seconds of the engine's own planning of 1,000,000 IDs.
+
+    That is intake, then every item's path and the first requests; statuses are set as a
+    resolve would (untimed), and nothing is sent.
+    """
+    from aicore_bulk._client import _intake
+    from aicore_bulk._engine import Engine, EngineSettings
     from aicore_bulk._models import Status, Target
-    from aicore_bulk._planner import decide, first_op, intake, pack
 
     n = 100_000 if quick else 1_000_000
     ids = [f"e{i:016x}" for i in range(n)]
     statuses = list(Status)
     started = time.process_time()
-    distinct, _ = intake(ids)
-    ops = []
-    for index, item_id in enumerate(distinct):
-        path, _ = decide("executions", Target.DELETED, statuses[index % len(statuses)])
-        target = first_op(path)
-        if target is not None:
-            ops.append(Op(item_id, target))
-    batches = pack(ops)
-    return {
-        "ids": n,
-        "cpu_seconds": round(time.process_time() - started, 3),
-        "requests": len(batches),
-    }
+    items, _ = asyncio.run(_intake(ids))
+    cpu = time.process_time() - started
+    for index, state in enumerate(items.values()):  # what resolve would learn (not timed)
+        state.status = statuses[index % len(statuses)]
+    engine = Engine(
+        api=None,  # type: ignore[arg-type]  # planning sends nothing
+        kind="executions",
+        target=Target.DELETED,
+        bulk=True,
+        items=items,
+        settings=EngineSettings(),
+        clock=time.monotonic,
+        sleep=asyncio.sleep,
+    )
+    started = time.process_time()
+    engine.plan()
+    requests = sum(1 for _ in engine.first_changes())
+    cpu += time.process_time() - started
+    return {"ids": n, "cpu_seconds": round(cpu, 3), "requests": requests}
 
 
-async def main(quick: bool) -> dict[str, Any]:
+SECTIONS = ("backlog", "mixed", "throttled", "scale", "planning")
+
+
+async def main(quick: bool, only: Sequence[str] = SECTIONS) -> dict[str, Any]:
     started = time.perf_counter()
-    results = {
+    results: dict[str, Any] = {
         "machine": machine(),
-        "command": "nox -s bench" + (" -- --quick" if quick else ""),
-        "backlog": await backlog(quick),
-        "mixed": await mixed(quick),
-        "throttled": await throttled(quick),
-        "scale": await scale(quick),
-        "planning": planning(quick),
+        "command": "nox -s bench"
+        + (" -- --quick" if quick else "")
+        + (f" -- --only {','.join(only)}" if set(only) != set(SECTIONS) else ""),
     }
+    scenarios = {"backlog": backlog, "mixed": mixed, "throttled": throttled, "scale": scale}
+    for section in SECTIONS:
+        if section not in only:
+            continue
+        if section == "planning":
+            results[section] = planning(quick)
+        else:
+            results[section] = await scenarios[section](quick)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -297,6 +318,8 @@ def report(results: dict[str, Any]) -> str:
         f"in {results['total_seconds']:.0f} s.\n"
     ]
     for section in ("backlog", "mixed", "throttled", "scale"):
+        if section not in results:
+            continue
         rows = results[section]
         extra = [c for c in ("lower_bound_s", "share_429", "us_per_item") if c in rows[0]]
         for scenario in dict.fromkeys(row["scenario"] for row in rows):
@@ -315,11 +338,12 @@ def report(results: dict[str, Any]) -> str:
                 )
                 + "\n"
             )
-    plan = results["planning"]
-    parts.append(
-        f"### planning\n\nIntake, decide and pack {plan['ids']:,} IDs: "
-        f"{plan['cpu_seconds']} s of CPU ({plan['requests']:,} requests).\n"
-    )
+    plan = results.get("planning")
+    if plan is not None:
+        parts.append(
+            f"### planning\n\nIntake, plan and cut into first requests {plan['ids']:,} IDs: "
+            f"{plan['cpu_seconds']} s of CPU ({plan['requests']:,} requests).\n"
+        )
     return "\n".join(parts)
 
 
@@ -355,11 +379,22 @@ def plot(results: dict[str, Any], path: Path) -> None:
 def cli(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help=f"run only these scenarios (repeatable or comma-separated): {', '.join(SECTIONS)}",
+    )
     args = parser.parse_args(argv)
+    only = [name.strip() for value in args.only or () for name in value.split(",") if name.strip()]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     RESULTS.mkdir(exist_ok=True)
-    results = asyncio.run(main(args.quick))
-    save("bench-quick" if args.quick else "bench", results)
-    if not args.quick:
+    results = asyncio.run(main(args.quick, only or SECTIONS))
+    partial = bool(only) and set(only) != set(SECTIONS)
+    save("bench-only" if partial else "bench-quick" if args.quick else "bench", results)
+    if not args.quick and not partial:
         (DOCS / "performance-results.md").write_text(
             "# Benchmark results (generated)\n\n" + report(results)
         )

@@ -20,6 +20,7 @@ from aicore_bulk._config import Settings, resolve_settings
 from aicore_bulk._engine import Engine, EngineSettings, ItemState
 from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
 from aicore_bulk._events import Listener
+from aicore_bulk._gc import collector_paused
 from aicore_bulk._journal import Journal, RunRecord
 from aicore_bulk._models import KINDS, Kind, Limits, Target
 from aicore_bulk._planner import Path, intake, intake_async, minimum_requests
@@ -641,8 +642,9 @@ async def _intake(ids: Ids) -> tuple[dict[str, ItemState], int]:
     # The intake's dict gets its values in place: a second dict of a million keys would
     # only add to the peak.
     states = cast("dict[str, ItemState]", distinct)
-    for item_id in states:
-        states[item_id] = ItemState()
+    with collector_paused():
+        for item_id in states:
+            states[item_id] = ItemState()
     return states, duplicates
 
 

@@ -23,7 +23,7 @@ import collections
 import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import Final
+from typing import ClassVar, Final
 
 import anyio
 import anyio.abc
@@ -33,6 +33,7 @@ from aicore_bulk._api import Api, ChangeAnswer, ItemAnswer, Op
 from aicore_bulk._caller import Failure
 from aicore_bulk._errors import AuthenticationError, BulkError, ServiceError
 from aicore_bulk._events import ItemSettled, Listener, PhaseDone, PlanReady
+from aicore_bulk._gc import collector_paused
 from aicore_bulk._journal import ItemRecord, Journal
 from aicore_bulk._models import MAX_BATCH, STOPPABLE, Kind, Outcome, Status, Target, deletable
 from aicore_bulk._planner import SETTLED_PATHS, Path, decide, first_op, minimum_requests, pack
@@ -63,6 +64,9 @@ _SETTLED_OUTCOME: Final = {
 }
 
 
+_UNCONFIRMED, _DELETE_UNSURE, _OURS, _IN_FLIGHT = 1, 2, 4, 8
+
+
 class ItemState:
     """Everything the engine knows about one item while it runs.
 
@@ -70,7 +74,7 @@ class ItemState:
     what few items need (re-reads, 429s, a stop wait) lives in a side object made on demand.
     """
 
-    __slots__ = ("_flags", "_rare", "attempts", "code", "message", "outcome", "path", "status")
+    __slots__ = ("_rare", "attempts", "code", "flags", "message", "outcome", "path", "status")
 
     def __init__(
         self,
@@ -86,19 +90,22 @@ class ItemState:
         self.code: str | None = None
         self.message: str | None = None
         self.attempts = attempts
-        self._flags = (
+        self.flags = (
             _UNCONFIRMED * unconfirmed + _DELETE_UNSURE * delete_unsure + _OURS * stopped_by_us
         )
         self._rare: _Rare | None = None
 
+    #: Flags a resumed run starts with: its earlier changes, which the plan must mind.
+    EARLIER_CHANGES: ClassVar[int] = _UNCONFIRMED | _OURS
+
     def __repr__(self) -> str:
-        return f"<ItemState {self.status} {self.path} {self.outcome} flags={self._flags:04b}>"
+        return f"<ItemState {self.status} {self.path} {self.outcome} flags={self.flags:04b}>"
 
     def _flag(self, bit: int) -> bool:
-        return bool(self._flags & bit)
+        return bool(self.flags & bit)
 
     def _set(self, bit: int, value: bool) -> None:  # noqa: FBT001 - a setter's value
-        self._flags = self._flags | bit if value else self._flags & ~bit
+        self.flags = self.flags | bit if value else self.flags & ~bit
 
     @property
     def unconfirmed(self) -> bool:
@@ -156,9 +163,6 @@ class _Rare:
     waiting_since: float | None = None
 
 
-_UNCONFIRMED, _DELETE_UNSURE, _OURS, _IN_FLIGHT = 1, 2, 4, 8
-
-
 @attrs.frozen(kw_only=True)
 class EngineSettings:
     """Knobs of one run (see :class:`~aicore_bulk.BulkClient`)."""
@@ -187,6 +191,10 @@ class Engine:
     #: The plan's first changes, cut into requests only as they are sent (a million Ops made
     #: up front would cost memory for nothing).
     _first: Iterator[list[Op]] = attrs.field(factory=lambda: iter(()), init=False)
+    #: What :meth:`plan` found to stop, to delete, and to wait for before deleting.
+    _first_lists: tuple[list[str], list[str], list[str]] = attrs.field(
+        factory=lambda: ([], [], []), init=False
+    )
     #: Changes that came up during the run (deletes after a stop, re-plans), packed as they fill.
     _later: collections.deque[Op] = attrs.field(factory=collections.deque, init=False)
     _later_since: float | None = attrs.field(default=None, init=False)
@@ -271,31 +279,46 @@ class Engine:
         return results
 
     def plan(self) -> Counter[Path]:
-        """Give every item its path; settle those that need nothing. Returns the path counts."""
-        counts: Counter[Path] = Counter()
-        for item_id, state in self.items.items():
-            if state.outcome is not None:
-                continue
-            path, reason = decide(self.kind, self.target, state.status)
-            if state.unconfirmed or state.stopped_by_us:  # a resumed run's earlier changes
-                minded = self._mind_own_changes(item_id, state, path)
-                if minded is None:
+        """Give every item its path; settle those that need nothing. Returns the path counts.
+
+        The same pass sorts the items for :meth:`first_changes`: this loop runs a million
+        times, so it looks each status up in a table made once, and does nothing else.
+        """
+        table = {status: decide(self.kind, self.target, status) for status in (*Status, None)}
+        stops, deletes, waits = self._first_lists
+        counts: dict[Path, int] = dict.fromkeys(Path, 0)
+        earlier_changes = ItemState.EARLIER_CHANGES
+        with collector_paused():
+            for item_id, state in self.items.items():
+                if state.outcome is not None:
                     continue
-                path = minded
-            state.path = path
-            counts[path] += 1
-            if path in SETTLED_PATHS:
-                self._settle(item_id, _SETTLED_OUTCOME[path], None, reason)
+                path, reason = table[state.status]
+                if state.flags & earlier_changes:  # a resumed run's own changes
+                    minded = self._mind_own_changes(item_id, state, path)
+                    if minded is None:
+                        continue
+                    path = minded
+                state.path = path
+                counts[path] += 1
+                if path is Path.DELETE:
+                    deletes.append(item_id)
+                elif path is Path.STOP_THEN_DELETE or path is Path.STOP:
+                    stops.append(item_id)
+                elif path is Path.WAIT_THEN_DELETE:
+                    waits.append(item_id)
+                else:
+                    self._settle(item_id, _SETTLED_OUTCOME[path], None, reason)
+        found = Counter({path: n for path, n in counts.items() if n})
         self._emit(
             PlanReady(
                 kind=self.kind,
                 target=self.target,
-                paths={path.value: n for path, n in counts.items()},
+                paths={path.value: n for path, n in found.items()},
                 total=len(self.items),
-                requests=minimum_requests(counts, batch=self.batch_size),
+                requests=minimum_requests(found, batch=self.batch_size),
             )
         )
-        return counts
+        return found
 
     @property
     def batch_size(self) -> int:
@@ -310,20 +333,7 @@ class Engine:
         Requests are started only while fewer than twice the concurrency are under way, so
         a million items never make ten thousand tasks wait at once.
         """
-        stops: list[str] = []
-        deletes: list[str] = []
-        for item_id, state in self.items.items():
-            if state.outcome is not None or state.path is None:
-                continue
-            if state.path is Path.WAIT_THEN_DELETE:
-                self._wait_for(item_id)
-                continue
-            op_target = first_op(state.path)
-            if op_target is Target.STOPPED:
-                stops.append(item_id)
-            elif op_target is Target.DELETED:
-                deletes.append(item_id)
-        self._first = pack(stops, deletes, size=self.batch_size)
+        self._first = self.first_changes()
         async with anyio.create_task_group() as group:
             self._group = group
             self._flush()
@@ -331,6 +341,17 @@ class Engine:
         self._group = None
         self.write_journal()
         self._emit(PhaseDone("dispatch"))
+
+    def first_changes(self) -> Iterator[list[Op]]:
+        """The plan's first requests (stops first), made as they are taken.
+
+        Items that must wait for STOPPING to pass join the waiting set instead.
+        """
+        stops, deletes, waits = self._first_lists
+        self._first_lists = ([], [], [])
+        for item_id in waits:
+            self._wait_for(item_id)
+        return pack(stops, deletes, size=self.batch_size)
 
     def stop_sending(self) -> None:
         """Send nothing more (an interruption): requests in flight may still be answered."""
@@ -760,8 +781,9 @@ class Engine:
         the memory the report takes to make.
         """
         results = []
-        while self.items:
-            results.append(_result(*self.items.popitem()))  # the last first: O(1) each
+        with collector_paused():
+            while self.items:
+                results.append(_result(*self.items.popitem()))  # the last first: O(1) each
         results.reverse()
         return results
 

@@ -165,7 +165,9 @@ def pack(
         zip(stops, itertools.repeat(Target.STOPPED), strict=False),
         zip(deletes, itertools.repeat(Target.DELETED), strict=False),
     )
-    while batch := [Op(*change) for change in itertools.islice(changes, size)]:
+    # tuple.__new__ through map makes the Ops in C: a million Op(...) calls cost a second.
+    make = functools.partial(map, tuple.__new__, itertools.repeat(Op))
+    while batch := list(make(itertools.islice(changes, size))):
         yield batch
 
 
