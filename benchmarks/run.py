@@ -92,6 +92,7 @@ async def measure(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
         )
         out, err = await process.communicate()
+        ids_file.unlink()
         if process.returncode:
             raise RuntimeError(f"{name} failed: {err.decode()[-2000:]}")
         result = json.loads(out.decode().strip().splitlines()[-1])
@@ -241,7 +242,7 @@ async def scale(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def planning(quick: bool) -> dict[str, Any]:
+async def planning(quick: bool) -> dict[str, Any]:
     """CPU seconds of the engine's own planning of 1,000,000 IDs.
 
     That is intake, then every item's path and the first requests; statuses are set as a
@@ -255,7 +256,7 @@ def planning(quick: bool) -> dict[str, Any]:
     ids = [f"e{i:016x}" for i in range(n)]
     statuses = list(Status)
     started = time.process_time()
-    items, _ = asyncio.run(_intake(ids))
+    items, _ = await _intake(ids)
     cpu = time.process_time() - started
     for index, state in enumerate(items.values()):  # what resolve would learn (not timed)
         state.status = statuses[index % len(statuses)]
@@ -292,7 +293,7 @@ async def main(quick: bool, only: Sequence[str] = SECTIONS) -> dict[str, Any]:
         if section not in only:
             continue
         if section == "planning":
-            results[section] = planning(quick)
+            results[section] = await planning(quick)
         else:
             results[section] = await scenarios[section](quick)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
