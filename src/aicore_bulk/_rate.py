@@ -2,25 +2,34 @@
 
 The service's limit is never told to us, so the pacer learns it:
 
-* it starts unpaced (only the concurrency limit applies);
-* a 429 pauses every request until its ``Retry-After`` (every other request would only draw
-  another 429), and sets a *ceiling*: the rate of successful answers over the last second,
-  which is what the gateway let through; the pacer then sends at 95 % of it;
-* while no 429 comes, the ceiling grows: it doubles every second until the second 429
-  (slow start: the first estimate is taken from a very short window), then by a quarter
-  every two seconds (probing, in case the limit was raised).
+* it starts unpaced (only the concurrency limit applies), so unthrottled runs never slow;
+* every 429 pauses every request until its ``Retry-After`` (every other request would only
+  draw another 429); the 429s of requests sent before that pause began are the same *event*
+  and teach nothing new;
+* the first event measures the gateway's burst (what came back while the throttled request
+  was on its way) and starts a slow start at what came back in the last second, doubling
+  every half second until the next event;
+* every later event estimates the limit from the successes since the last pause: a token
+  bucket lets through at most its burst plus ``limit`` per second in any window, so the
+  largest ``(successes - burst) / window`` over the windows that end at the 429 is a
+  measure of the limit over the whole time, not one taken from a handful of answers;
+* the rate then drops to a share of that estimate and grows back along a cubic curve (as
+  TCP CUBIC and botocore's adaptive mode do): fast while far below the estimate, flat near
+  it, then probing beyond it, slowly at first, in case the limit was raised.
 
-Each 429 costs a whole ``Retry-After`` of idle time, so the controller aims to draw few of
-them: it approaches the ceiling from below instead of oscillating around it. A user's
-``rate`` caps it all.
+Each 429 event costs a whole ``Retry-After`` of idle time, so the controller draws few: it
+settles under the limit instead of oscillating around it. A user's ``rate`` caps it all.
 """
 
 from __future__ import annotations
 
 import collections
+import contextvars
+import math
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+import anyio
 import attrs
 
 Clock = Callable[[], float]
@@ -28,15 +37,21 @@ Sleep = Callable[[float], Awaitable[None]]
 
 #: The adaptive rate never drops below this many requests per second.
 MIN_RATE: Final = 0.5
-#: Successes are counted over this window to estimate what the gateway lets through.
-_WINDOW: Final = 1.0
-#: The shortest window an estimate is taken over (the first 429 comes within milliseconds).
-_MIN_WINDOW: Final = 0.25
-#: Send at this share of the ceiling.
-_HEADROOM: Final = 0.95
-#: Ceiling growth while no 429 comes: x2 per second before the second 429, then +25 % / 2 s.
-_SLOW_START: Final = (2.0, 1.0)
-_PROBE: Final = (1.25, 2.0)
+#: Slow start: the rate doubles every this many seconds until the first estimate.
+_DOUBLING: Final = 0.5
+#: Beyond this many doublings the rate is unpaced in all but name (and floats stay finite).
+_MAX_DOUBLINGS: Final = 64.0
+#: After an event the rate drops to this share of the estimated limit.
+_BETA: Final = 0.8
+#: Seconds the cubic curve takes to climb back to the estimate (then it probes beyond).
+_PLATEAU: Final = 8.0
+#: The slow start begins at the successes of this many seconds before the first 429.
+_RECENT: Final = 1.0
+#: The estimate looks at most this many successes back.
+_REMEMBERED: Final = 4096
+
+#: When, and after which event, the current task's request was sent: ``(pacer, events, at)``.
+_SENT: contextvars.ContextVar[tuple[int, int, float]] = contextvars.ContextVar("aicore_bulk_sent")
 
 
 @attrs.define(eq=False)
@@ -51,15 +66,21 @@ class Pacer:
     adaptive: bool = True
     #: The adaptive rate (None until the first 429: unpaced).
     rate: float | None = attrs.field(default=None, init=False)
-    _ceiling: float | None = attrs.field(default=None, init=False)
-    _throttles: int = attrs.field(default=0, init=False)
-    _grown_at: float = attrs.field(default=0.0, init=False)
-    _next_slot: float = attrs.field(default=0.0, init=False)
-    _paused_until: float = attrs.field(default=0.0, init=False)
-    _burst_until: float = attrs.field(default=float("-inf"), init=False)
-    _first: float | None = attrs.field(default=None, init=False)
-    _counting_from: float = attrs.field(default=float("-inf"), init=False)
-    _successes: collections.deque[float] = attrs.field(factory=collections.deque, init=False)
+    #: The estimated limit (None until the second 429 event).
+    ceiling: float | None = attrs.field(default=None, init=False)
+    #: The estimated burst: how many requests the gateway lets through at once.
+    burst: float | None = attrs.field(default=None, init=False)
+    #: 429 events learned from (the 429s of requests sent before an event do not count).
+    events: int = attrs.field(default=0, init=False)
+    _start_rate: float = attrs.field(default=0.0, init=False)
+    _since: float = attrs.field(default=float("-inf"), init=False)
+    _last_sent: float = attrs.field(default=float("-inf"), init=False)
+    _paused_until: float = attrs.field(default=float("-inf"), init=False)
+    _queue: collections.deque[anyio.Event] = attrs.field(factory=collections.deque, init=False)
+    #: When each success since the last pause came (the latest ``_REMEMBERED``).
+    _successes: collections.deque[float] = attrs.field(
+        factory=lambda: collections.deque(maxlen=_REMEMBERED), init=False
+    )
 
     @property
     def effective_rate(self) -> float | None:
@@ -71,56 +92,115 @@ class Pacer:
         return min(self.cap, self.rate)
 
     async def wait_turn(self) -> None:
-        """Wait until this request may go."""
-        while True:
-            now = self.clock()
-            if self._first is None:
-                self._first = now
-            rate = self.effective_rate
-            start = max(now, self._paused_until, self._next_slot if rate else now)
-            if start <= now:
-                if rate:
-                    self._next_slot = now + 1.0 / rate
-                return
-            if rate and start == self._next_slot:
-                # Claim this slot so that concurrent waiters line up behind it.
-                self._next_slot = start + 1.0 / rate
+        """Wait until this request may go.
+
+        Waiters line up first come, first served, and only the first of them watches the
+        clock: each takes the next slot at the rate in force when its turn comes, so a rate
+        that grows while they wait takes effect at once (slots claimed ahead would not).
+        """
+        if not self._queue and self._start(self.clock()) <= self.clock():
+            self._go(self.clock())
+            return
+        turn = anyio.Event()
+        self._queue.append(turn)
+        try:
+            if self._queue[0] is not turn:
+                await turn.wait()
+            while (start := self._start(now := self.clock())) > now:
                 await self.sleep(start - now)
-                if self.clock() >= self._paused_until:
-                    return
-                continue
-            await self.sleep(start - now)
+            self._go(now)
+        finally:
+            self._queue.remove(turn)
+            if self._queue:
+                self._queue[0].set()
 
     def throttled(self, retry_after: float) -> None:
-        """A 429: pause everyone for ``retry_after``; learn the ceiling (once per burst)."""
+        """A 429: pause everyone for ``retry_after``; learn from it once per event."""
         now = self.clock()
         self._paused_until = max(self._paused_until, now + retry_after)
-        self._next_slot = max(self._next_slot, self._paused_until)
-        if now < self._burst_until or not self.adaptive:
-            return  # the other 429s of the same burst teach nothing new
-        self._burst_until = self._paused_until + _MIN_WINDOW
-        self._throttles += 1
-        self._ceiling = max(MIN_RATE, self._goodput(now))
-        self._grown_at = self._paused_until
-        self._counting_from = self._paused_until  # a pause is not a slow second
-        self.rate = max(MIN_RATE, _HEADROOM * self._ceiling)
+        sent = self._sent_after()
+        if not self.adaptive or sent is None:
+            return  # sent before the last event: the same burst of 429s, nothing new
+        self.events += 1
+        if self.rate is None:
+            # Unpaced until now: what came back while this request was on its way is what
+            # the gateway had saved up (its burst), and the slow start begins at what came
+            # back in the last second.
+            self.burst = max(1.0, float(sum(1 for t in self._successes if t >= sent)))
+            self._start_rate = max(
+                MIN_RATE, sum(1 for t in self._successes if t >= now - _RECENT) / _RECENT
+            )
+            self.rate = self._start_rate
+        else:
+            # The limit is below the rate that drew this 429, and at least what the window
+            # since the last pause shows; a short window shows little, and a jittery
+            # gateway throttles a little under its limit: never drop more than one step.
+            # The slow start doubled the rate since it was last below the limit.
+            estimate = self._estimate(now) or 0.0
+            step = 0.5 if self.ceiling is None else _BETA
+            self.ceiling = max(MIN_RATE, min(self.rate, max(estimate, step * self.rate)))
+            self.rate = max(MIN_RATE, _BETA * self.ceiling)
+        self._since = self._paused_until
+        self._successes.clear()
 
     def succeeded(self) -> None:
-        """A request went through: count it, and grow the ceiling while no 429 comes."""
+        """A request went through: count it, and grow the rate while no 429 comes."""
         now = self.clock()
-        self._successes.append(now)
-        if self._ceiling is None:
+        if not self.adaptive or self._sent_after() is None or now < self._since:
             return
-        factor, every = _SLOW_START if self._throttles < 2 else _PROBE  # noqa: PLR2004
-        if now - self._grown_at >= every:
-            self._ceiling *= factor
-            self._grown_at = now
-            self.rate = max(MIN_RATE, _HEADROOM * self._ceiling)
+        self._successes.append(now)
+        if self.rate is not None:
+            self.rate = self._grown(now - self._since)
 
-    def _goodput(self, now: float) -> float:
-        """Successful answers per second over the last window (shorter early in the run)."""
-        while self._successes and self._successes[0] < now - _WINDOW:
-            self._successes.popleft()
-        start = max(self._first if self._first is not None else now, self._counting_from)
-        window = min(_WINDOW, max(now - start, _MIN_WINDOW))
-        return len(self._successes) / window
+    def _estimate(self, now: float) -> float | None:
+        """The limit, from the successes since the last pause and the estimated burst.
+
+        A token bucket lets through at most its burst plus ``limit`` per second in any
+        window: over every window that ends now, ``(successes - burst) / length`` is at
+        most the limit. The largest such figure is the estimate (None: no window shows one).
+        """
+        burst = self.burst or 1.0
+        best = None
+        for count, at in enumerate(reversed(self._successes), start=1):
+            if count > burst and now > at:
+                figure = (count - burst) / (now - at)
+                if best is None or figure > best:
+                    best = figure
+        return best
+
+    def _grown(self, elapsed: float) -> float:
+        """The rate ``elapsed`` seconds after the last pause: slow start, then cubic."""
+        if self.ceiling is None:
+            rate = self._start_rate * math.pow(2.0, min(elapsed / _DOUBLING, _MAX_DOUBLINGS))
+        else:
+            scale = (1.0 - _BETA) / _PLATEAU**3
+            rate = self.ceiling * (1.0 + scale * (elapsed - _PLATEAU) ** 3)
+        if self.cap is not None:
+            # Past the cap nothing is learned: keep the curve where a 429 could still come.
+            rate = min(rate, self.cap)
+        return max(MIN_RATE, rate)
+
+    def _start(self, now: float) -> float:
+        """When the next request may go."""
+        rate = self.effective_rate
+        if rate is None:
+            return max(now, self._paused_until)
+        return max(self._paused_until, self._last_sent + 1.0 / rate)
+
+    def _go(self, now: float) -> None:
+        """A request goes now."""
+        rate = self.effective_rate
+        if rate is not None:
+            # Keep to the grid despite a late wake-up (the loop's timers run late by a
+            # millisecond or so), but never bank time while nobody was waiting.
+            start = self._start(now)
+            self._last_sent = start if now - start <= 0.5 / rate else now
+        # The answer to this request teaches only about the time after the last event.
+        _SENT.set((id(self), self.events, now))
+
+    def _sent_after(self) -> float | None:
+        """When the current task's request went, if after the last event (None: before)."""
+        pacer, events, at = _SENT.get((id(self), self.events, self.clock()))
+        if pacer != id(self):
+            return self.clock()
+        return at if events == self.events else None
