@@ -15,6 +15,7 @@ from aicore_bulk._api import Api, Op, parse_bulk_answer
 from aicore_bulk._caller import Caller
 from aicore_bulk._rate import Pacer
 from aicore_bulk._retry import RetryBudget
+from aicore_bulk.testing import ManualClock
 
 BASE = "https://api.ai.example.com/v2"
 
@@ -41,18 +42,22 @@ class Recorder:
 
 
 def make_api(transport):
-    async def no_sleep(_):
+    clock = ManualClock()
+
+    async def virtual_sleep(seconds):
+        # Time moves only when someone waits: no real waits, and a Retry-After still ends.
+        clock.advance(seconds)
         await asyncio.sleep(0)
 
     caller = Caller(
         transport=transport,
         auth=StaticToken("tok-123"),
-        pacer=Pacer(lambda: 0.0, no_sleep),
+        pacer=Pacer(clock, virtual_sleep),
         limiter=anyio.CapacityLimiter(4),
         retry=RetryPolicy(attempts=2, wait_initial=0),
         budget=RetryBudget(10),
-        clock=lambda: 0.0,
-        sleep=no_sleep,
+        clock=clock,
+        sleep=virtual_sleep,
     )
     return Api(caller, BASE, "team-a")
 
