@@ -16,6 +16,7 @@ import attrs
 
 from aicore_bulk._caller import Caller, Failure, Reply
 from aicore_bulk._errors import AuthenticationError, ConfigurationError, ServiceError
+from aicore_bulk._gc import collector_paused
 from aicore_bulk._models import (
     CODE_NOT_FOUND,
     CODE_STATUS_CONFLICT,
@@ -122,9 +123,19 @@ class Api:
         status: Status | None = None,
         page_size: int,
     ) -> AsyncIterator[list[tuple[str, Status]]]:
-        """Pages of (id, status), read with ``$select=status``."""
-        async for page in self.list_resources(kind, status=status, page_size=page_size):
-            statuses = [(entry["id"], _STATUSES[entry["status"]]) for entry in page]
+        """Pages of (id, status), read with ``$select=status``; malformed entries left out."""
+        async for page in self._pages(kind, status=status, page_size=page_size):
+            # One pass per entry, with the checks of _is_resource inlined: a page holds
+            # up to 100,000 entries.
+            statuses: list[tuple[str, Status]] = []
+            with collector_paused():
+                for entry in page:
+                    if type(entry) is dict:
+                        item_id, text = entry.get("id"), entry.get("status")
+                        if type(item_id) is str and type(text) is str:
+                            known = _STATUSES.get(text)
+                            if known is not None:
+                                statuses.append((item_id, known))
             del page  # the parsed entries: not kept alive while the next page is read
             yield statuses
 
@@ -139,8 +150,25 @@ class Api:
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Pages of resources (only the schema's required fields unless ``full``).
 
-        Entries without a string ``id`` and a known ``status`` are left out. Paging stops at
-        the first short page.
+        Entries without a string ``id`` and a known ``status`` are left out.
+        """
+        async for page in self._pages(
+            kind, status=status, page_size=page_size, filters=filters, full=full
+        ):
+            yield [entry for entry in page if _is_resource(entry)]
+
+    async def _pages(
+        self,
+        kind: Kind,
+        *,
+        status: Status | None = None,
+        page_size: int,
+        filters: Mapping[str, str] | None = None,
+        full: bool = False,
+    ) -> AsyncIterator[list[Any]]:
+        """The ``resources`` lists of a listing, page by page, as the service sent them.
+
+        Paging stops at the first short page.
 
         Raises:
             ServiceError: The answer is not a list of resources, or a full page repeats the
@@ -162,7 +190,8 @@ class Api:
                 headers=self._headers(),
                 params=params,
             )
-            body = _expect_json(reply, f"listing {kind}")
+            with collector_paused():  # a page is up to 100,000 dicts, none in a cycle
+                body = _expect_json(reply, f"listing {kind}")
             resources = body.get("resources") if isinstance(body, dict) else None
             if not isinstance(resources, list):
                 raise ServiceError(f"listing {kind}: the answer has no resources list")
@@ -174,7 +203,7 @@ class Api:
                     f"listing {kind}: the page at $skip={skip} repeats the one before it "
                     "(the service ignores $skip)"
                 )
-            yield [entry for entry in resources if _is_resource(entry)]
+            yield resources
             if len(resources) < page_size:
                 return
             skip += len(resources)
@@ -297,6 +326,8 @@ def parse_bulk_answer(kind: Kind, ids: Sequence[str], body: bytes, *, status: in
     entries = parsed.get(kind) if isinstance(parsed, dict) else None
     answers: dict[str, ItemAnswer] = {}
     wanted = set(ids)
+    #: One answer per distinct message: a million items share the service's few messages.
+    accepted: dict[str, ItemAnswer] = {}
     if isinstance(entries, list):
         for entry in entries:
             if not isinstance(entry, dict):
@@ -305,9 +336,12 @@ def parse_bulk_answer(kind: Kind, ids: Sequence[str], body: bytes, *, status: in
             if not isinstance(item_id, str) or item_id not in wanted or item_id in answers:
                 continue  # an ID we did not send, or a second answer: neither can be trusted
             error = entry.get("error")
-            if error is None and isinstance(entry.get("message"), str):
-                # Interned: a million items share the service's few distinct messages.
-                answers[item_id] = ItemAnswer("accepted", None, sys.intern(entry["message"]))
+            message = entry.get("message")
+            if error is None and isinstance(message, str):
+                answer = accepted.get(message)
+                if answer is None:
+                    answer = accepted[message] = ItemAnswer("accepted", None, sys.intern(message))
+                answers[item_id] = answer
             elif isinstance(error, dict):
                 code, message = _fields(error)
                 answers[item_id] = _classify(code, message or _NO_REASON)

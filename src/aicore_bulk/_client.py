@@ -432,7 +432,7 @@ class BulkClient:
                     )
             recorded = book.items()
             still_open = {
-                entry.result.id: ItemState(
+                entry.result.id: ItemState.resumed(
                     attempts=entry.result.attempts,
                     unconfirmed=entry.unconfirmed,
                     delete_unsure=entry.delete_unsure,

@@ -76,24 +76,28 @@ class ItemState:
 
     __slots__ = ("_rare", "attempts", "code", "flags", "message", "outcome", "path", "status")
 
-    def __init__(
-        self,
-        *,
-        attempts: int = 0,
-        unconfirmed: bool = False,
-        delete_unsure: bool = False,
-        stopped_by_us: bool = False,
-    ) -> None:
+    def __init__(self) -> None:
+        # No arguments and plain stores: a million of these are made before anything is sent.
         self.status: Status | None = None
         self.path: Path | None = None
         self.outcome: Outcome | None = None
         self.code: str | None = None
         self.message: str | None = None
-        self.attempts = attempts
-        self.flags = (
-            _UNCONFIRMED * unconfirmed + _DELETE_UNSURE * delete_unsure + _OURS * stopped_by_us
-        )
+        self.attempts = 0
+        self.flags = 0
         self._rare: _Rare | None = None
+
+    @classmethod
+    def resumed(
+        cls, *, attempts: int, unconfirmed: bool, delete_unsure: bool, stopped_by_us: bool
+    ) -> ItemState:
+        """An item an earlier session left open, with what the journal says it did to it."""
+        state = cls()
+        state.attempts = attempts
+        state.unconfirmed = unconfirmed
+        state.delete_unsure = delete_unsure
+        state.stopped_by_us = stopped_by_us
+        return state
 
     #: Flags a resumed run starts with: its earlier changes, which the plan must mind.
     EARLIER_CHANGES: ClassVar[int] = _UNCONFIRMED | _OURS
@@ -156,11 +160,15 @@ class ItemState:
         return self._rare.waiting_since if self._rare is not None else None
 
 
-@attrs.define(slots=True)
 class _Rare:
-    rereads: int = 0
-    throttles: int = 0
-    waiting_since: float | None = None
+    """Counters few items need (a plain class: made for every item that waits for a stop)."""
+
+    __slots__ = ("rereads", "throttles", "waiting_since")
+
+    def __init__(self) -> None:
+        self.rereads = 0
+        self.throttles = 0
+        self.waiting_since: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -208,6 +216,16 @@ class Engine:
     _stopping: bool = attrs.field(default=False, init=False)
     #: Items whose outcome or flags changed since the journal was last written.
     _unwritten: dict[str, None] = attrs.field(factory=dict, init=False)
+    #: The last seen statuses that allow each change (None: nothing we know forbids it).
+    _allowed: dict[Target, frozenset[Status | None]] = attrs.field(init=False)
+
+    @_allowed.default
+    def _allowed_statuses(self) -> dict[Target, frozenset[Status | None]]:
+        deletable_now = frozenset(status for status in Status if deletable(self.kind, status))
+        return {
+            Target.STOPPED: frozenset({None, *STOPPABLE}),
+            Target.DELETED: frozenset({None, *deletable_now}),
+        }
 
     # Reading statuses.
 
@@ -282,32 +300,46 @@ class Engine:
         """Give every item its path; settle those that need nothing. Returns the path counts.
 
         The same pass sorts the items for :meth:`first_changes`: this loop runs a million
-        times, so it looks each status up in a table made once, and does nothing else.
+        times, so it looks each status up in a table made once (path, reason, and the list
+        the item joins) and does nothing else; the lists' lengths are the counts.
         """
-        table = {status: decide(self.kind, self.target, status) for status in (*Status, None)}
         stops, deletes, waits = self._first_lists
-        counts: dict[Path, int] = dict.fromkeys(Path, 0)
+        joins = {
+            Path.DELETE: deletes.append,
+            Path.STOP: stops.append,
+            Path.STOP_THEN_DELETE: stops.append,
+            Path.WAIT_THEN_DELETE: waits.append,
+        }
+        table = {
+            status: (path, reason, joins.get(path))
+            for status in (*Status, None)
+            for path, reason in [decide(self.kind, self.target, status)]
+        }
+        settled: Counter[Path] = Counter()
         earlier_changes = ItemState.EARLIER_CHANGES
         with collector_paused():
             for item_id, state in self.items.items():
                 if state.outcome is not None:
                     continue
-                path, reason = table[state.status]
+                path, reason, join = table[state.status]
                 if state.flags & earlier_changes:  # a resumed run's own changes
                     minded = self._mind_own_changes(item_id, state, path)
                     if minded is None:
                         continue
-                    path = minded
+                    path, join = minded, joins.get(minded)
                 state.path = path
-                counts[path] += 1
-                if path is Path.DELETE:
-                    deletes.append(item_id)
-                elif path is Path.STOP_THEN_DELETE or path is Path.STOP:
-                    stops.append(item_id)
-                elif path is Path.WAIT_THEN_DELETE:
-                    waits.append(item_id)
+                if join is not None:
+                    join(item_id)
                 else:
+                    settled[path] += 1
                     self._settle(item_id, _SETTLED_OUTCOME[path], None, reason)
+        stop_path = Path.STOP if self.target is Target.STOPPED else Path.STOP_THEN_DELETE
+        counts = {
+            stop_path: len(stops),
+            Path.DELETE: len(deletes),
+            Path.WAIT_THEN_DELETE: len(waits),
+            **settled,
+        }
         found = Counter({path: n for path, n in counts.items() if n})
         self._emit(
             PlanReady(
@@ -349,8 +381,14 @@ class Engine:
         """
         stops, deletes, waits = self._first_lists
         self._first_lists = ([], [], [])
-        for item_id in waits:
-            self._wait_for(item_id)
+        if waits:
+            # One clock reading for all: they all start waiting now (there may be many).
+            since = self.clock()
+            with collector_paused():
+                for item_id in waits:
+                    self.items[item_id].rare.waiting_since = since
+            self._waiting.update(dict.fromkeys(waits))
+            self._start_waiter()
         return pack(stops, deletes, size=self.batch_size)
 
     def stop_sending(self) -> None:
@@ -382,11 +420,7 @@ class Engine:
 
     def _still_allowed(self, op: Op, status: Status | None) -> bool:
         """Whether the last status we saw allows this change (None: we have no reason not to)."""
-        if status is None:
-            return True
-        if op.target is Target.STOPPED:
-            return status in STOPPABLE
-        return deletable(self.kind, status)
+        return status in self._allowed[op.target]
 
     async def _run_batch(self, batch: list[Op]) -> None:
         in_bulk = self.bulk  # may flip while this request is in flight
@@ -412,8 +446,10 @@ class Engine:
 
         def still_wanted() -> list[Op]:
             # The request may have queued for seconds: drop what newer knowledge forbids.
-            keep = [op for op in batch if self._still_allowed(op, self.items[op.id].status)]
-            stale.extend(op for op in batch if op not in keep)
+            keep: list[Op] = []
+            for op in batch:
+                allowed = self._still_allowed(op, self.items[op.id].status)
+                (keep if allowed else stale).append(op)
             batch[:] = keep
             if self.journal is not None:
                 self.journal.sending(keep)  # before it goes: a kill now leaves them in doubt
@@ -445,12 +481,46 @@ class Engine:
     def _absorb(self, batch: Sequence[Op], answer: ChangeAnswer) -> None:
         recheck: list[tuple[Op, ItemAnswer]] = []
         requeue: list[Op] = []
-        failure = answer.failure
+        if answer.failure is not None:
+            self._absorb_failure(batch, answer, answer.failure, recheck, requeue)
+        else:
+            # The common case, once per item of every request: kept to plain lookups.
+            items, answers, unsure = self.items, answer.answers, answer.unsure
+            for op in batch:
+                state = items[op.id]
+                state.flags &= ~_IN_FLIGHT
+                if state.outcome is not None:
+                    continue
+                # No answer for an item (a cut-off body) is as unsure as an unsure request.
+                item_answer = answers.get(op.id)
+                if item_answer is None or unsure:
+                    deleting = op.target is Target.DELETED
+                    state.flags |= _UNCONFIRMED | (_DELETE_UNSURE if deleting else 0)
+                if item_answer is None:
+                    # The change may have happened: find out before sending anything again.
+                    self._recheck_later(op, _NO_ANSWER, recheck)
+                elif item_answer.kind == "conflict":
+                    self._recheck_later(op, item_answer, recheck)
+                else:
+                    self._on_answer(op, item_answer)
+        if recheck:
+            self._start(self._recheck, recheck)
+        if requeue:
+            self._queue(requeue)
+
+    def _absorb_failure(
+        self,
+        batch: Sequence[Op],
+        answer: ChangeAnswer,
+        failure: Failure,
+        recheck: list[tuple[Op, ItemAnswer]],
+        requeue: list[Op],
+    ) -> None:
+        """A request without a usable answer: send again what never acted, re-read the rest."""
         budget_left = (
-            failure is not None
-            and not failure.maybe_applied
+            not failure.maybe_applied
             and failure.status != _THROTTLED
-            and self.api.caller.budget.take()
+            and self.api.caller.budget.take()  # once per request, not per item
         )
         for op in batch:
             state = self.items[op.id]
@@ -458,33 +528,14 @@ class Engine:
             if state.outcome is not None:
                 continue
             state.unconfirmed |= answer.unsure
-            unsure = (
-                answer.unsure
-                or op.id in answer.unanswered
-                or (answer.failure is not None and answer.failure.maybe_applied)
-            )
-            if unsure and op.target is Target.DELETED:
+            if (answer.unsure or failure.maybe_applied) and op.target is Target.DELETED:
                 state.delete_unsure = True
-            if answer.failure is not None and not answer.failure.maybe_applied:
-                self._resend_later(op, answer.failure, requeue, budget_left=budget_left)
-            elif answer.failure is not None:
+            if not failure.maybe_applied:
+                self._resend_later(op, failure, requeue, budget_left=budget_left)
+            else:
                 # It may have happened: read what did, then re-plan (never a blind re-send).
                 state.unconfirmed = True
-                self._recheck_later(
-                    op, ItemAnswer("refused", None, answer.failure.message), recheck
-                )
-            elif op.id in answer.unanswered:
-                # The change may have happened: find out before sending anything again.
-                state.unconfirmed = True
-                self._recheck_later(op, _NO_ANSWER, recheck)
-            elif answer.answers[op.id].kind == "conflict":
-                self._recheck_later(op, answer.answers[op.id], recheck)
-            else:
-                self._on_answer(op, answer.answers[op.id])
-        if recheck:
-            self._start(self._recheck, recheck)
-        if requeue:
-            self._queue(requeue)
+                self._recheck_later(op, ItemAnswer("refused", None, failure.message), recheck)
 
     def _resend_later(
         self, op: Op, failure: Failure, requeue: list[Op], *, budget_left: bool
@@ -793,11 +844,18 @@ class Engine:
 
 
 def _result(item_id: str, state: ItemState) -> ItemResult:
+    # Positional, and the status as the str it is (a StrEnum's .value is a slow property):
+    # this runs once per item of every report.
+    status = state.status
     return ItemResult(
-        id=item_id,
-        outcome=state.outcome or Outcome.UNKNOWN,
-        code=state.code,
-        message=state.message,
-        attempts=state.attempts,
-        status=state.status.value if state.status is not None else None,
+        item_id,
+        state.outcome or Outcome.UNKNOWN,
+        state.code,
+        state.message,
+        state.attempts,
+        _STATUS_TEXT[status] if status is not None else None,
     )
+
+
+#: Each status's plain text.
+_STATUS_TEXT: Final = {status: status.value for status in Status}

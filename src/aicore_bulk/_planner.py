@@ -89,11 +89,12 @@ def intake(ids: Iterable[object]) -> tuple[dict[str, None], int]:
     except (TypeError, UnicodeEncodeError):  # unhashable, not a string, not ASCII: named below
         pass
     else:
+        lengths = set(map(len, seen))  # a few distinct lengths: one pass, not two
         if not seen or (
             joined.count(b"\n") == len(seen) - 1  # no ID holds a newline
             and not joined.translate(None, _ID_BYTES)  # nothing but allowed characters
-            and min(map(len, seen)) >= ID_LENGTH[0]
-            and max(map(len, seen)) <= ID_LENGTH[1]
+            and min(lengths) >= ID_LENGTH[0]
+            and max(lengths) <= ID_LENGTH[1]
         ):
             return seen, len(given) - len(seen)
     seen = {}

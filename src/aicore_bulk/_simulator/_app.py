@@ -6,7 +6,9 @@ import base64
 import binascii
 import datetime as dt
 import email.utils
+import functools
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, NoReturn, cast
 
@@ -26,7 +28,9 @@ _LIST_FILTERS: Final = ("scenarioId", "configurationId", "executionScheduleId")
 _MAX_TOP: Final = 100_000
 _DEFAULT_TOP: Final = 10_000
 _MERGE_PATCH: Final = "application/merge-patch+json"
-_TIMESTAMP: Final = "%Y-%m-%dT%H:%M:%SZ"
+_DAY: Final = 86_400
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_TWO_DIGITS: Final = [f"{n:02d}" for n in range(60)]
 _BULK_ITEM_KEYS: Final = frozenset({"id", "targetStatus"})
 _DELIVERED: Final = web.RequestKey("delivered", bool)
 _TOO_MANY: Final = 429
@@ -632,9 +636,24 @@ def _render(item: Item) -> dict[str, Any]:
 
 
 def _timestamp(seconds: float | None) -> str | None:
+    """ISO 8601 in UTC, to the second, as the service writes it.
+
+    A list page renders two of these per item: ``strftime`` for each (4.5 us) made the
+    simulator's own CPU, not the network, the cost of listing 100,000 items. The date part
+    is formatted once per day, the time of day from a table of two-digit numbers (1 us).
+    """
     if seconds is None:
         return None
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime(_TIMESTAMP)
+    days, second_of_day = divmod(math.floor(seconds), _DAY)
+    hours, rest = divmod(second_of_day, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{_date(days)}T{_TWO_DIGITS[hours]}:{_TWO_DIGITS[minutes]}:{_TWO_DIGITS[secs]}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _date(days: int) -> str:
+    """``YYYY-MM-DD`` of the day ``days`` after 1970-01-01."""
+    return (_EPOCH + dt.timedelta(days=days)).strftime("%Y-%m-%d")
 
 
 def _error_body(request: web.Request, sim: Simulator, code: str, message: str) -> dict[str, Any]:
