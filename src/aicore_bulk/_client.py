@@ -22,12 +22,12 @@ from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
 from aicore_bulk._events import Listener
 from aicore_bulk._gc import collector_paused
 from aicore_bulk._journal import Journal, RunRecord
-from aicore_bulk._models import KINDS, Kind, Limits, Target
-from aicore_bulk._planner import Path, intake, intake_async, minimum_requests
+from aicore_bulk._models import KINDS, Kind, Limits, Status, Target
+from aicore_bulk._planner import Path, check_id, intake, intake_async, minimum_requests
 from aicore_bulk._rate import Pacer
 from aicore_bulk._report import ItemResult, Report
 from aicore_bulk._retry import RetryBudget, RetryPolicy
-from aicore_bulk._selection import Selection, select_ids
+from aicore_bulk._selection import Selection, select_statuses
 from aicore_bulk._transport import AiohttpTransport, Transport
 
 Clock = Callable[[], float]
@@ -343,34 +343,47 @@ class BulkClient:
         """A dry run: read statuses and say what a run would do, without changing anything."""
         wanted = _target(target)
         _check_kind(kind)
-        distinct, duplicates = await _intake(ids)
-        engine, caller = await self._prepare(kind, distinct, wanted, listener=listener)
+        distinct, duplicates, listed = await self._intake(kind, ids)
+        engine, caller = await self._prepare(
+            kind, distinct, wanted, listener=listener, statuses_known=listed
+        )
         return _plan_of(
             engine, engine.plan(), duplicates=duplicates, reads=caller.counters.requests
         )
 
-    async def select(
+    def select(
         self, kind: Kind, selection: Selection, *, page_size: int | None = None
     ) -> AsyncIterator[str]:
         """The IDs of the items ``selection`` takes, streamed a list page at a time.
 
-        Feed the result to :meth:`delete` or :meth:`stop`: the run reads every page before it
-        changes anything, so deleting cannot shift the pages under the selection.
+        Feed the result to :meth:`delete`, :meth:`stop` or :meth:`plan`: the run reads every
+        page before it changes anything, so deleting cannot shift the pages under the
+        selection. Given whole to this client, it also brings the statuses it was listed with,
+        so the run does not list the group a second time.
+
+        Raises:
+            InputError: An unknown kind or a selection that is not a :class:`Selection`
+                (at once, before anything is sent).
         """
         _check_kind(kind)
         if not isinstance(selection, Selection):
             raise InputError(f"selection must be a Selection, not {type(selection).__name__}")
+        return _Selected(self, kind, self._selected_statuses(kind, selection, page_size))
+
+    async def _selected_statuses(
+        self, kind: Kind, selection: Selection, page_size: int | None
+    ) -> AsyncIterator[tuple[str, Status]]:
         caller = self._new_caller(listener=None, items=0)
         await self._auth.token(self._transport)
         api = Api(caller, self._base_url, self._resource_group)
-        async for item_id in select_ids(
+        async for pair in select_statuses(
             api,
             kind,
             selection,
             page_size=page_size or self._engine_settings.page_size,
             now=self._wall_clock,
         ):
-            yield item_id
+            yield pair
 
     async def wait_gone(self, kind: Kind, ids: Iterable[str], *, within: float) -> set[str]:
         """Wait until none of ``ids`` is listed any more (deleted items linger a while).
@@ -479,8 +492,10 @@ class BulkClient:
         _check_deadline(deadline)
         if journal is not None:
             Journal.check_new(journal)
-        distinct, duplicates = await _intake(ids)
-        engine, caller = await self._prepare(kind, distinct, target, listener=listener)
+        distinct, duplicates, listed = await self._intake(kind, ids)
+        engine, caller = await self._prepare(
+            kind, distinct, target, listener=listener, statuses_known=listed
+        )
         counts = engine.plan()
         if confirm is not None:
             plan = _plan_of(engine, counts, duplicates=duplicates, reads=caller.counters.requests)
@@ -600,6 +615,23 @@ class BulkClient:
             listener=listener,
         )
 
+    async def _intake(self, kind: Kind, ids: Ids) -> tuple[dict[str, ItemState], int, bool]:
+        """A fresh state for each distinct, checked ID in input order, and the repeats dropped.
+
+        The flag says every state already holds its status (this client's own selection).
+        """
+        if isinstance(ids, _Selected) and ids.lists_for(self, kind):
+            states: dict[str, ItemState] = {}
+            total = 0
+            async for item_id, status in ids.pairs:
+                total += 1
+                if check_id(item_id, total) not in states:
+                    state = states[item_id] = ItemState()
+                    state.status = status
+            return states, total - len(states), True
+        states, duplicates = await _intake(ids)
+        return states, duplicates, False
+
     async def _prepare(
         self,
         kind: Kind,
@@ -607,8 +639,13 @@ class BulkClient:
         target: Target,
         *,
         listener: Listener | None,
+        statuses_known: bool = False,
     ) -> tuple[Engine, Caller]:
-        """An engine for these items (a resume's come with what the journal knew), statuses read."""
+        """An engine for these items (a resume's come with what the journal knew), statuses read.
+
+        ``statuses_known``: the items came from this client's own selection, with the statuses
+        it listed them with moments ago; they are not listed again.
+        """
         if self._closed:
             raise InputError("this BulkClient is closed")
         events = _fan_out(self._listener, listener)
@@ -629,7 +666,7 @@ class BulkClient:
             sleep=self._sleep,
             listener=events,
         )
-        await engine.resolve()
+        await engine.resolve(statuses_known=statuses_known)
         return engine, caller
 
 
@@ -646,6 +683,29 @@ async def _intake(ids: Ids) -> tuple[dict[str, ItemState], int]:
         for item_id in states:
             states[item_id] = ItemState()
     return states, duplicates
+
+
+class _Selected(AsyncIterator[str]):
+    """What :meth:`BulkClient.select` returns: the IDs, with the statuses they were listed with.
+
+    Iterated, it gives the IDs, as any stream of IDs. Given whole to the client that made it,
+    for the same kind, the run takes the statuses too, and does not list the group again.
+    """
+
+    def __init__(
+        self, client: BulkClient, kind: Kind, pairs: AsyncIterator[tuple[str, Status]]
+    ) -> None:
+        self._client, self._kind, self.pairs = client, kind, pairs
+        self._started = False
+
+    def lists_for(self, client: BulkClient, kind: Kind) -> bool:
+        """Whether its statuses are this client's and kind's, and none was taken yet."""
+        return client is self._client and kind == self._kind and not self._started
+
+    async def __anext__(self) -> str:
+        self._started = True
+        item_id, _ = await anext(self.pairs)
+        return item_id
 
 
 def _first(group: BaseExceptionGroup[BulkError]) -> BaseException:

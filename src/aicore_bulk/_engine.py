@@ -229,8 +229,11 @@ class Engine:
 
     # Reading statuses.
 
-    async def resolve(self) -> None:
+    async def resolve(self, *, statuses_known: bool = False) -> None:
         """Learn every item's status with the fewest reads.
+
+        ``statuses_known``: the items already hold the statuses a list just gave; only the
+        group's size (what a re-read will cost) is read.
 
         Raises:
             ServiceError: The statuses could not be read. Nothing has been changed yet, so
@@ -239,7 +242,9 @@ class Engine:
         if not self.items:
             return
         self._group_size = await self.api.count(self.kind)
-        if self._cheaper_to_list(len(self.items)):
+        if statuses_known:
+            pass
+        elif self._cheaper_to_list(len(self.items)):
             # Straight into the items: a million-entry dict of reads would only add to the peak.
             await self._list_into_items()
         else:

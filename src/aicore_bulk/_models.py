@@ -75,6 +75,8 @@ _OK: Final = frozenset(
 CODE_STATUS_CONFLICT: Final = "01010076"
 CODE_NOT_FOUND: Final = frozenset({"01010020", "01010016"})
 
+#: Statuses by their text: a dict lookup is several times cheaper than ``Status(text)``.
+STATUS_BY_VALUE: Final[dict[str, Status]] = {status.value: status for status in Status}
 STOPPABLE: Final = frozenset({Status.PENDING, Status.RUNNING})
 _DELETABLE: Final[dict[Kind, frozenset[Status]]] = {
     "executions": frozenset({Status.STOPPED, Status.DEAD, Status.UNKNOWN, Status.COMPLETED}),

@@ -10,7 +10,7 @@ import attrs
 
 from aicore_bulk._api import Api
 from aicore_bulk._errors import InputError
-from aicore_bulk._models import ID_PATTERN, Kind, Status
+from aicore_bulk._models import ID_PATTERN, STATUS_BY_VALUE, Kind, Status
 
 AgeField = Literal["created", "completion"]
 
@@ -60,15 +60,18 @@ class Selection:
         )
 
 
-async def select_ids(
+async def select_statuses(
     api: Api,
     kind: Kind,
     selection: Selection,
     *,
     page_size: int,
     now: Callable[[], float],
-) -> AsyncIterator[str]:
-    """The IDs the selection takes, streamed page by page (one page in memory at a time)."""
+) -> AsyncIterator[tuple[str, Status]]:
+    """The items the selection takes and the status each was listed with, page by page.
+
+    One page is in memory at a time. The statuses let a run skip reading them all again.
+    """
     filters: dict[str, str] = {}
     if selection.scenario_id:
         filters["scenarioId"] = selection.scenario_id
@@ -89,7 +92,7 @@ async def select_ids(
         ):
             for entry in page:
                 if cutoff is None or _older(entry.get(field), cutoff):
-                    yield entry["id"]
+                    yield entry["id"], STATUS_BY_VALUE[entry["status"]]
 
 
 def _older(stamp: object, cutoff: float) -> bool:

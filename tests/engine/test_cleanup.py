@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from aicore_bulk import Limits, Outcome
+from aicore_bulk import Limits, Outcome, Selection
 from aicore_bulk.testing import SimulatorConfig
 
 EVERY_STATUS = dict.fromkeys(
@@ -168,6 +168,59 @@ async def test_async_iterables_of_ids_stream_in(client, aicore_simulator):
     report = await client.delete("executions", stream())
 
     assert [i.id for i in report] == ids
+    assert report.ok
+
+
+async def test_a_selection_brings_its_statuses_so_the_group_is_listed_once(
+    make_client, aicore_simulator
+):
+    """A selection given whole to its client is not listed again; its statuses plan the run."""
+    ids = aicore_simulator.seed("executions", 2_500, statuses={"COMPLETED": 3, "DEAD": 1})
+    async with make_client(page_size=1_000) as client:
+        report = await client.delete("executions", client.select("executions", Selection()))
+
+    stats = aicore_simulator.statistics()
+    assert sorted(item.id for item in report) == sorted(ids)
+    assert report.summary.outcomes[Outcome.DELETED] == len(ids)
+    assert stats.requests["list"] == 3  # the selection's three pages, and nothing more
+    assert stats.mutating_requests == 25
+
+
+async def test_running_items_of_a_selection_are_stopped_first(make_client, aicore_simulator):
+    """Statuses from the selection route running items through a stop, as read ones do."""
+    ids = aicore_simulator.seed("executions", 500, statuses={"COMPLETED": 4, "RUNNING": 1})
+    before = [aicore_simulator.state("executions", i).status for i in ids]
+    async with make_client(page_size=1_000) as client:
+        report = await client.delete("executions", client.select("executions", Selection()))
+
+    stats = aicore_simulator.statistics()
+    assert report.summary.outcomes[Outcome.DELETED] == len(ids)
+    assert stats.mutating_requests == expected_delete_requests(before)
+    assert stats.refused == 0
+    assert stats.violation_count == 0
+
+
+async def test_a_selection_from_another_client_is_read_again(make_client, aicore_simulator):
+    """Statuses listed by another client (maybe another resource group) are not trusted."""
+    ids = aicore_simulator.seed("executions", 300, statuses={"DEAD": 1})
+    async with make_client(page_size=1_000) as lister, make_client(page_size=1_000) as cleaner:
+        report = await cleaner.delete("executions", lister.select("executions", Selection()))
+
+    assert report.ok
+    assert len(report) == len(ids)
+    assert aicore_simulator.statistics().requests["list"] == 2  # the selection, then the run
+
+
+async def test_a_selection_partly_taken_is_read_again(client, aicore_simulator):
+    """Once some IDs were taken one by one, the rest is an ordinary stream of IDs."""
+    ids = aicore_simulator.seed("executions", 30, statuses={"STOPPED": 1})
+    selected = client.select("executions", Selection())
+    first = await anext(selected)
+
+    report = await client.delete("executions", selected)
+
+    assert first in ids
+    assert sorted(item.id for item in report) == sorted(set(ids) - {first})
     assert report.ok
 
 
