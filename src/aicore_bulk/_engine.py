@@ -204,7 +204,10 @@ class Engine:
         factory=lambda: ([], [], []), init=False
     )
     #: Changes that came up during the run (deletes after a stop, re-plans), packed as they fill.
+    #: Stops are kept at its front: each one gates a stop wait, so they go before anything.
     _later: collections.deque[Op] = attrs.field(factory=collections.deque, init=False)
+    #: How many stops ``_later`` holds.
+    _later_stops: int = attrs.field(default=0, init=False)
     _later_since: float | None = attrs.field(default=None, init=False)
     _waiting: dict[str, None] = attrs.field(factory=dict, init=False)
     _busy: int = attrs.field(default=0, init=False)
@@ -727,24 +730,37 @@ class Engine:
         for op in ops:
             if not self._later:
                 self._later_since = self.clock()
-            self._later.append(op)
+            if op.target is Target.STOPPED:
+                self._later.appendleft(op)
+                self._later_stops += 1
+            else:
+                self._later.append(op)
         if flush:
             self._flush()
+
+    def _take_later(self, count: int) -> list[Op]:
+        batch = [self._later.popleft() for _ in range(min(count, len(self._later)))]
+        self._later_stops -= sum(op.target is Target.STOPPED for op in batch)
+        return batch
 
     def _flush(self, *, hold_check: bool = False) -> None:
         """Send full requests while there is room; a partial one when nothing could fill it.
 
-        The plan's first changes go before later ones: they hold the stops, whose wait should
-        start soonest.
+        Stops go first, even in a partial request: each one's wait should start soonest
+        (a stop sent again after a 429 would otherwise wait behind every delete of the plan
+        and add its whole stop wait at the end). Then the plan's first changes (which start
+        with its stops), then later ones.
         """
         if self._stopping:
             return
         size = self.batch_size
         room = _AHEAD * self.api.caller.limiter.total_tokens - self._busy
+        while room > 0 and self._later_stops:
+            room -= self._send(self._take_later(size))
         while room > 0 and (batch := next(self._first, None)) is not None:
             room -= self._send(batch)
         while room > 0 and len(self._later) >= size:
-            room -= self._send([self._later.popleft() for _ in range(size)])
+            room -= self._send(self._take_later(size))
         if not self._later:
             self._later_since = None
             return
@@ -756,8 +772,7 @@ class Engine:
             and self.clock() - self._later_since >= self.settings.hold
         )
         if idle or held_long:
-            batch = list(self._later)
-            self._later.clear()
+            batch = self._take_later(len(self._later))
             self._later_since = None
             self._send(batch)
 

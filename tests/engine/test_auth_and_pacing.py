@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import attrs
 import pytest
@@ -161,3 +162,37 @@ async def test_a_token_endpoint_that_dies_mid_run_leaves_a_complete_report(
             assert deleted
         elif item.outcome is Outcome.FAILED:
             assert not deleted
+
+
+async def test_a_throttled_stop_goes_again_before_the_plans_deletes(make_client, aicore_simulator):
+    """A stop answered 429 is sent again right after the pause, not behind every delete.
+
+    Each stop starts a wait of its own; sent last, it would add that whole wait to the run.
+    """
+    aicore_simulator.seed("executions", 300, statuses={"RUNNING": 1})
+    aicore_simulator.seed("executions", 1_000, statuses={"COMPLETED": 1})
+    sent: list[set[str]] = []
+    client = make_client(limits=Limits(concurrency=1))
+    inner = client._transport
+
+    class ThrottleSecondChange:
+        async def send(self, request):
+            if request.method == "PATCH":
+                entries = json.loads(request.body)["executions"]
+                sent.append({entry["targetStatus"] for entry in entries})
+                if len(sent) == 2:
+                    return Response(429, {"Retry-After": "1"}, b"")
+            return await inner.send(request)
+
+        async def aclose(self):
+            await inner.aclose()
+
+    client._transport = ThrottleSecondChange()
+    async with client:
+        report = await client.delete("executions", list(aicore_simulator.states("executions")))
+
+    assert report.ok
+    stops = [index for index, targets in enumerate(sent) if "STOPPED" in targets]
+    assert len(stops) == 4  # three stop requests, one of them twice
+    first_delete_only = next(i for i, targets in enumerate(sent) if targets == {"DELETED"})
+    assert max(stops) <= first_delete_only + 1  # at most one delete had already started
