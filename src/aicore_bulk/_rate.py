@@ -8,7 +8,7 @@ The service's limit is never told to us, so the pacer learns it:
   and teach nothing new;
 * the first event measures the gateway's burst (what came back while the throttled request
   was on its way) and starts a slow start at what came back in the last second, doubling
-  every half second until the next event;
+  every quarter second until the next event;
 * every later event estimates the limit from the successes since the last pause: a token
   bucket lets through at most its burst plus ``limit`` per second in any window, so the
   largest ``(successes - burst) / window`` over the windows that end at the 429 is a
@@ -38,7 +38,7 @@ Sleep = Callable[[float], Awaitable[None]]
 #: The adaptive rate never drops below this many requests per second.
 MIN_RATE: Final = 0.5
 #: Slow start: the rate doubles every this many seconds until the first estimate.
-_DOUBLING: Final = 0.5
+_DOUBLING: Final = 0.25
 #: Beyond this many doublings the rate is unpaced in all but name (and floats stay finite).
 _MAX_DOUBLINGS: Final = 64.0
 #: After an event the rate drops to this share of the estimated limit.

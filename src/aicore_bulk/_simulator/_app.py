@@ -155,10 +155,13 @@ async def _auth_and_faults(  # noqa: PLR0911 - one return per fault
             status=401,
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    # A gateway throttles a request when it arrives, not after the service's latency: checked
+    # after the sleep, the limit would see the simulator's own stalls (a wide list page being
+    # rendered) as a clump of requests the client never sent together.
+    refusal, name = sim.faults.refusal()
     delay = sim.faults.delay()
     if delay > 0:
         await sim.sleep(delay)
-    refusal, name = sim.faults.refusal()
     if refusal is not None and name is not None:
         sim.recorder.faults[name] += 1
         return _refuse(request, refusal)
