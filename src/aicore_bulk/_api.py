@@ -255,7 +255,8 @@ class Api:
                 sent = list(last_look())
             if not sent:
                 return None
-            payload = {kind: [{"id": op.id, "targetStatus": op.target.value} for op in sent]}
+            # A Target is a str: JSON writes it as its value (``.value`` is a slow property).
+            payload = {kind: [{"id": op.id, "targetStatus": op.target} for op in sent]}
             return json.dumps(payload).encode()
 
         reply = await self.caller.call(
