@@ -177,11 +177,28 @@ def test_the_rate_settles_under_an_untold_limit(limit):
     run = simulate(limit=limit, requests=requests)
 
     assert run.share_429 < 0.05
+    # What it learned is near the limit, under it; the rate in force may be probing above.
+    assert run.pacer.ceiling is not None
+    assert 0.6 * limit <= run.pacer.ceiling <= 1.1 * limit
     final = run.pacer.effective_rate
     assert final is not None
-    assert 0.6 * limit <= final <= 1.1 * limit
+    assert 0.6 * limit <= final <= 1.25 * limit
     # Within a quarter of the time the limit allows, slow start and pauses included.
     assert run.seconds <= 1.25 * requests / limit
+
+
+@pytest.mark.parametrize("latency", [0.5, 1.0])
+def test_a_long_round_trip_does_not_let_the_slow_start_run_away(latency):
+    """With round trips of half a second and more, the slow start does not run away.
+
+    It doubles no faster than a round trip, and a 429 is judged by the rate its request was
+    sent at: growth while it travelled is not kept.
+    """
+    run = simulate(limit=20.0, requests=2_000, concurrency=64, latency=latency)
+
+    assert run.share_429 < 0.08
+    assert run.pacer.events <= 9
+    assert run.seconds <= 1.25 * 2_000 / 20.0
 
 
 def test_later_429s_are_few():

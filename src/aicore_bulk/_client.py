@@ -620,7 +620,11 @@ class BulkClient:
 
         The flag says every state already holds its status (this client's own selection).
         """
+        if isinstance(ids, _Selected) and ids.used:
+            # Its pages were read by an earlier run: this one would silently have no items.
+            raise InputError("this selection was already used by a run; call select() again")
         if isinstance(ids, _Selected) and ids.lists_for(self, kind):
+            ids.used = True
             states: dict[str, ItemState] = {}
             total = 0
             async for item_id, status in ids.pairs:
@@ -697,6 +701,8 @@ class _Selected(AsyncIterator[str]):
     ) -> None:
         self._client, self._kind, self.pairs = client, kind, pairs
         self._started = False
+        #: A run took it whole.
+        self.used = False
 
     def lists_for(self, client: BulkClient, kind: Kind) -> bool:
         """Whether its statuses are this client's and kind's, and none was taken yet."""

@@ -432,6 +432,11 @@ class Engine:
 
     async def _run_batch(self, batch: list[Op]) -> None:
         in_bulk = self.bulk  # may flip while this request is in flight
+        if not in_bulk and len(batch) > 1:
+            # Cut for bulk before the fall-back to single calls: one goes now, the rest
+            # go back to the queue (one item per request from now on).
+            self._give_back(batch[1:])
+            del batch[1:]
         stale: list[Op] = []
         answer = await self._change(batch, stale, in_bulk=in_bulk)
         for op in stale:
@@ -439,7 +444,7 @@ class Engine:
             state.in_flight = False
             state.attempts -= 1
             if state.outcome is None:
-                self._replan(op, _STALE, state.status)
+                self._replan(op, _STALE, state.status, flush=False)  # flushed when we end
         if not batch:
             return
         if in_bulk and answer.status == _NOT_FOUND:
@@ -479,12 +484,19 @@ class Engine:
     def _fall_back_to_single(self, batch: list[Op], answer: ChangeAnswer) -> None:
         """Meta promised a bulk endpoint that is not there: send these one by one."""
         self.bulk = False
+        # The plan's first requests were cut for bulk: cut what is left of them again.
+        self._first = ([op] for ops in self._first for op in ops)
         for op in batch:
+            self.items[op.id].unconfirmed |= answer.unsure
+        self._give_back(batch)
+
+    def _give_back(self, ops: list[Op]) -> None:
+        """Changes taken for a request that will not carry them: queue them again, unsent."""
+        for op in ops:
             state = self.items[op.id]
             state.in_flight = False
             state.attempts -= 1
-            state.unconfirmed |= answer.unsure
-        self._queue(batch)
+        self._queue(ops, flush=False)
 
     def _absorb(self, batch: Sequence[Op], answer: ChangeAnswer) -> None:
         recheck: list[tuple[Op, ItemAnswer]] = []
@@ -608,7 +620,9 @@ class Engine:
             failed = Failure(maybe_applied=False, status=error.status, message=str(error))
             reads = {op.id: failed for op, _ in ops}
         for op, answer in ops:
-            self._replan(op, answer, reads[op.id])
+            # Flushed once when this task ends (see _start): flushing per item would send
+            # each re-planned stop in a request of its own.
+            self._replan(op, answer, reads[op.id], flush=False)
 
     def _replan(self, op: Op, answer: ItemAnswer, read: Read, *, flush: bool = True) -> None:
         """Take the path an item's fresh status calls for, minding our own earlier changes."""

@@ -37,7 +37,9 @@ Sleep = Callable[[float], Awaitable[None]]
 
 #: The adaptive rate never drops below this many requests per second.
 MIN_RATE: Final = 0.5
-#: Slow start: the rate doubles every this many seconds until the first estimate.
+#: Slow start: the rate doubles every this many seconds (or every round trip, if longer)
+#: until the first estimate. Faster than a round trip, it would grow many times over before
+#: the first 429 of an overshoot could come back.
 _DOUBLING: Final = 0.25
 #: Beyond this many doublings the rate is unpaced in all but name (and floats stay finite).
 _MAX_DOUBLINGS: Final = 64.0
@@ -73,6 +75,7 @@ class Pacer:
     #: 429 events learned from (the 429s of requests sent before an event do not count).
     events: int = attrs.field(default=0, init=False)
     _start_rate: float = attrs.field(default=0.0, init=False)
+    _doubling: float = attrs.field(default=_DOUBLING, init=False)
     _since: float = attrs.field(default=float("-inf"), init=False)
     _last_sent: float = attrs.field(default=float("-inf"), init=False)
     _paused_until: float = attrs.field(default=float("-inf"), init=False)
@@ -131,14 +134,18 @@ class Pacer:
                 MIN_RATE, sum(1 for t in self._successes if t >= now - _RECENT) / _RECENT
             )
             self.rate = self._start_rate
+            self._doubling = max(_DOUBLING, now - sent)  # the throttled request's round trip
         else:
             # The limit is below the rate that drew this 429, and at least what the window
             # since the last pause shows; a short window shows little, and a jittery
             # gateway throttles a little under its limit: never drop more than one step.
             # The slow start doubled the rate since it was last below the limit.
+            # The rate that drew the 429 is the one in force when the request was sent: the
+            # rate has grown since (by several doublings, when the latency is long).
+            drew = self._grown(max(0.0, sent - self._since))
             estimate = self._estimate(now) or 0.0
             step = 0.5 if self.ceiling is None else _BETA
-            self.ceiling = max(MIN_RATE, min(self.rate, max(estimate, step * self.rate)))
+            self.ceiling = max(MIN_RATE, min(drew, max(estimate, step * drew)))
             self.rate = max(MIN_RATE, _BETA * self.ceiling)
         self._since = self._paused_until
         self._successes.clear()
@@ -171,7 +178,7 @@ class Pacer:
     def _grown(self, elapsed: float) -> float:
         """The rate ``elapsed`` seconds after the last pause: slow start, then cubic."""
         if self.ceiling is None:
-            rate = self._start_rate * math.pow(2.0, min(elapsed / _DOUBLING, _MAX_DOUBLINGS))
+            rate = self._start_rate * math.pow(2.0, min(elapsed / self._doubling, _MAX_DOUBLINGS))
         else:
             scale = (1.0 - _BETA) / _PLATEAU**3
             rate = self.ceiling * (1.0 + scale * (elapsed - _PLATEAU) ** 3)

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from aicore_bulk import Limits, Outcome, Selection
+from aicore_bulk import InputError, Limits, Outcome, Selection
 from aicore_bulk.testing import SimulatorConfig
 
 EVERY_STATUS = dict.fromkeys(
@@ -273,3 +273,15 @@ async def test_requests_are_started_only_a_little_ahead_of_the_concurrency(
     assert report.ok
     assert len(tasks_alive) == 200
     assert max(tasks_alive) < 30  # the run's 4 requests ahead, plus the server's own tasks
+
+
+async def test_a_selection_used_by_a_run_cannot_feed_another(client, aicore_simulator):
+    """A second run on the same selection would have no items: it is refused, not silent."""
+    aicore_simulator.seed("executions", 20, statuses={"DEAD": 1})
+    selected = client.select("executions", Selection())
+    plan = await client.plan("executions", selected)
+
+    with pytest.raises(InputError, match="already used by a run"):
+        await client.delete("executions", selected)
+    assert sum(plan.paths.values()) == 20
+    assert aicore_simulator.statistics().mutating_requests == 0
