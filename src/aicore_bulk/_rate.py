@@ -8,7 +8,7 @@ The service's limit is never told to us, so the pacer learns it:
   and teach nothing new;
 * the first event measures the gateway's burst (what came back while the throttled request
   was on its way) and starts a slow start at what came back in the last second, doubling
-  every quarter second until the next event;
+  every quarter second (or round trip, if longer) until the next event;
 * every later event estimates the limit from the successes since the last pause: a token
   bucket lets through at most its burst plus ``limit`` per second in any window, so the
   largest ``(successes - burst) / window`` over the windows that end at the 429 is a
