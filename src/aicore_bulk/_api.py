@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
@@ -30,7 +30,6 @@ from aicore_bulk._transport import Response
 
 _MERGE_PATCH = "application/merge-patch+json"
 _JSON = "application/json"
-_STATUSES: Final = STATUS_BY_VALUE
 _NOT_FOUND = 404
 #: The message of a per-item error that came without one: a bare ``null`` says nothing.
 _NO_REASON = "refused without a message"
@@ -125,17 +124,8 @@ class Api:
     ) -> AsyncIterator[list[tuple[str, Status]]]:
         """Pages of (id, status), read with ``$select=status``; malformed entries left out."""
         async for page in self._pages(kind, status=status, page_size=page_size):
-            # One pass per entry, with the checks of _is_resource inlined: a page holds
-            # up to 100,000 entries.
-            statuses: list[tuple[str, Status]] = []
-            with collector_paused():
-                for entry in page:
-                    if type(entry) is dict:
-                        item_id, text = entry.get("id"), entry.get("status")
-                        if type(item_id) is str and type(text) is str:
-                            known = _STATUSES.get(text)
-                            if known is not None:
-                                statuses.append((item_id, known))
+            with collector_paused():  # up to 100,000 pairs, none in a cycle
+                statuses = [pair for entry in page if (pair := _listed(entry)) is not None]
             del page  # the parsed entries: not kept alive while the next page is read
             yield statuses
 
@@ -155,7 +145,7 @@ class Api:
         async for page in self._pages(
             kind, status=status, page_size=page_size, filters=filters, full=full
         ):
-            yield [entry for entry in page if _is_resource(entry)]
+            yield [entry for entry in page if _listed(entry) is not None]
 
     async def _pages(
         self,
@@ -230,10 +220,10 @@ class Api:
             _raise_for_request(result, f"reading {kind} {item_id}")
             return Failure(maybe_applied=False, status=result.status, message=_error_text(result))
         status = _dig(_json(result.body), "status")
-        if not isinstance(status, str) or status not in _STATUSES:
+        if not isinstance(status, str) or status not in STATUS_BY_VALUE:
             message = f"HTTP {result.status} without a valid status"
             return Failure(maybe_applied=False, status=result.status, message=message)
-        return _STATUSES[status]
+        return STATUS_BY_VALUE[status]
 
     async def change_in_bulk(
         self,
@@ -354,13 +344,16 @@ def _success(status: int) -> bool:
     return 200 <= status < 300  # noqa: PLR2004
 
 
-def _is_resource(entry: object) -> bool:
-    """A listed entry with a string ``id`` and a known ``status`` (anything else is left out)."""
-    if not isinstance(entry, dict):
-        return False
-    status = entry.get("status")
-    # isinstance first: a list or dict as status is unhashable and would break the lookup.
-    return isinstance(entry.get("id"), str) and isinstance(status, str) and status in _STATUSES
+def _listed(entry: object) -> tuple[str, Status] | None:
+    """A listed entry's ID and status; None unless the ID is a string and the status known."""
+    if type(entry) is not dict:
+        return None
+    item_id, text = entry.get("id"), entry.get("status")
+    # Types first: a list or dict as status is unhashable and would break the lookup.
+    if type(item_id) is not str or type(text) is not str:
+        return None
+    status = STATUS_BY_VALUE.get(text)
+    return None if status is None else (item_id, status)
 
 
 def _classify(code: str | None, message: str | None) -> ItemAnswer:

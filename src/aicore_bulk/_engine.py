@@ -203,11 +203,10 @@ class Engine:
     _first_lists: tuple[list[str], list[str], list[str]] = attrs.field(
         factory=lambda: ([], [], []), init=False
     )
-    #: Changes that came up during the run (deletes after a stop, re-plans), packed as they fill.
-    #: Stops are kept at its front: each one gates a stop wait, so they go before anything.
+    #: Changes that came up during the run (deletes after a stop, re-plans), packed as they
+    #: fill. Stops are kept apart and taken first: each gates a stop wait of its own.
+    _later_stops: collections.deque[Op] = attrs.field(factory=collections.deque, init=False)
     _later: collections.deque[Op] = attrs.field(factory=collections.deque, init=False)
-    #: How many stops ``_later`` holds.
-    _later_stops: int = attrs.field(default=0, init=False)
     _later_since: float | None = attrs.field(default=None, init=False)
     _waiting: dict[str, None] = attrs.field(factory=dict, init=False)
     _busy: int = attrs.field(default=0, init=False)
@@ -245,9 +244,13 @@ class Engine:
         if not self.items:
             return
         self._group_size = await self.api.count(self.kind)
-        if statuses_known:
-            pass
-        elif self._cheaper_to_list(len(self.items)):
+        if not statuses_known:
+            await self._read_into_items()
+        self._emit(PhaseDone("resolve"))
+
+    async def _read_into_items(self) -> None:
+        """Every item's status, by the cheaper way."""
+        if self._cheaper_to_list(len(self.items)):
             # Straight into the items: a million-entry dict of reads would only add to the peak.
             await self._list_into_items()
         else:
@@ -257,7 +260,6 @@ class Engine:
                     self._settle(item_id, Outcome.FAILED, None, message)
                 else:
                     self.items[item_id].status = read
-        self._emit(PhaseDone("resolve"))
 
     def _cheaper_to_list(self, count: int) -> bool:
         """Whether listing the whole group costs fewer requests than ``count`` single reads."""
@@ -389,14 +391,8 @@ class Engine:
         """
         stops, deletes, waits = self._first_lists
         self._first_lists = ([], [], [])
-        if waits:
-            # One clock reading for all: they all start waiting now (there may be many).
-            since = self.clock()
-            with collector_paused():
-                for item_id in waits:
-                    self.items[item_id].rare.waiting_since = since
-            self._waiting.update(dict.fromkeys(waits))
-            self._start_waiter()
+        with collector_paused():  # there may be many
+            self._wait_for(waits)
         return pack(stops, deletes, size=self.batch_size)
 
     def stop_sending(self) -> None:
@@ -587,7 +583,7 @@ class Engine:
             if self.target is Target.STOPPED:
                 self._settle(op.id, Outcome.STOPPED, None, answer.message)
             else:
-                self._wait_for(op.id)
+                self._wait_for([op.id])
         elif answer.kind == "not_found":
             if state.delete_unsure:
                 # After an unconfirmed delete, "not found" is most likely our own doing.
@@ -645,7 +641,7 @@ class Engine:
             code = answer.code if path is Path.SKIP else None
             self._settle(op.id, _SETTLED_OUTCOME[path], code, reason)
         elif path is Path.WAIT_THEN_DELETE:
-            self._wait_for(op.id)
+            self._wait_for([op.id])
         else:
             op_target = first_op(path)
             if op_target is not None:
@@ -675,11 +671,14 @@ class Engine:
 
     # Waiting for STOPPING to pass.
 
-    def _wait_for(self, item_id: str) -> None:
-        state = self.items[item_id]
-        if state.waiting_since is None:
-            state.rare.waiting_since = self.clock()
-        self._waiting[item_id] = None
+    def _wait_for(self, item_ids: Iterable[str]) -> None:
+        """Wait for these items to leave STOPPING; each one's wait runs from its first start."""
+        now = self.clock()
+        for item_id in item_ids:
+            rare = self.items[item_id].rare
+            if rare.waiting_since is None:
+                rare.waiting_since = now
+            self._waiting[item_id] = None
         self._start_waiter()
 
     def _start_waiter(self) -> None:
@@ -742,19 +741,22 @@ class Engine:
 
     def _queue(self, ops: Iterable[Op], *, flush: bool = True) -> None:
         for op in ops:
-            if not self._later:
+            if not self._later_count:
                 self._later_since = self.clock()
-            if op.target is Target.STOPPED:
-                self._later.appendleft(op)
-                self._later_stops += 1
-            else:
-                self._later.append(op)
+            (self._later_stops if op.target is Target.STOPPED else self._later).append(op)
         if flush:
             self._flush()
 
+    @property
+    def _later_count(self) -> int:
+        return len(self._later_stops) + len(self._later)
+
     def _take_later(self, count: int) -> list[Op]:
-        batch = [self._later.popleft() for _ in range(min(count, len(self._later)))]
-        self._later_stops -= sum(op.target is Target.STOPPED for op in batch)
+        """Up to ``count`` later changes, stops first."""
+        batch: list[Op] = []
+        for queue in (self._later_stops, self._later):
+            while queue and len(batch) < count:
+                batch.append(queue.popleft())
         return batch
 
     def _flush(self, *, hold_check: bool = False) -> None:
@@ -773,9 +775,9 @@ class Engine:
             room -= self._send(self._take_later(size))
         while room > 0 and (batch := next(self._first, None)) is not None:
             room -= self._send(batch)
-        while room > 0 and len(self._later) >= size:
+        while room > 0 and self._later_count >= size:
             room -= self._send(self._take_later(size))
-        if not self._later:
+        if not self._later_count:
             self._later_since = None
             return
         idle = self._busy == 0 and not self._waiting
@@ -786,7 +788,7 @@ class Engine:
             and self.clock() - self._later_since >= self.settings.hold
         )
         if idle or held_long:
-            batch = self._take_later(len(self._later))
+            batch = self._take_later(self._later_count)
             self._later_since = None
             self._send(batch)
 

@@ -101,8 +101,9 @@ class Pacer:
         clock: each takes the next slot at the rate in force when its turn comes, so a rate
         that grows while they wait takes effect at once (slots claimed ahead would not).
         """
-        if not self._queue and self._start(self.clock()) <= self.clock():
-            self._go(self.clock())
+        now = self.clock()
+        if not self._queue and self._start(now) <= now:
+            self._go(now)
             return
         turn = anyio.Event()
         self._queue.append(turn)
@@ -136,12 +137,11 @@ class Pacer:
             self.rate = self._start_rate
             self._doubling = max(_DOUBLING, now - sent)  # the throttled request's round trip
         else:
-            # The limit is below the rate that drew this 429, and at least what the window
-            # since the last pause shows; a short window shows little, and a jittery
-            # gateway throttles a little under its limit: never drop more than one step.
-            # The slow start doubled the rate since it was last below the limit.
-            # The rate that drew the 429 is the one in force when the request was sent: the
-            # rate has grown since (by several doublings, when the latency is long).
+            # The limit is below the rate that drew this 429 (the one in force when its
+            # request was sent: the rate may have grown several times since, on a long round
+            # trip), and at least what the window since the last pause shows. A short window
+            # shows little, and a jittery gateway throttles a little under its limit: never
+            # drop more than one step (half, after the slow start's doubling).
             drew = self._grown(max(0.0, sent - self._since))
             estimate = self._estimate(now) or 0.0
             step = 0.5 if self.ceiling is None else _BETA
