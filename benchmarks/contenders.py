@@ -163,10 +163,10 @@ async def raw(ids: Sequence[str], concurrency: int, _rate: float | None) -> None
 
 async def aicore_bulk(ids: Sequence[str], concurrency: int, rate: float | None) -> None:
     """aicore-bulk with its defaults (a rate cap only when the scenario gives one)."""
-    from aicore_bulk import BulkClient, Limits
+    from aicore_bulk import BulkClient, Limits, RunOptions
 
     limits = Limits(concurrency=concurrency, rate=rate, adaptive=ADAPTIVE)
-    async with BulkClient.from_env(limits=limits, poll_interval=POLL) as client:
+    async with BulkClient.from_env(limits=limits, options=RunOptions(poll_interval=POLL)) as client:
         report = await client.delete("executions", ids)
     if not report.ok:
         raise SystemExit(f"aicore-bulk left items: {dict(report.summary.outcomes)}")
@@ -174,10 +174,10 @@ async def aicore_bulk(ids: Sequence[str], concurrency: int, rate: float | None) 
 
 async def aicore_bulk_selection(_ids: Sequence[str], concurrency: int, rate: float | None) -> None:
     """aicore-bulk fed by a selection (--all) instead of a list of IDs."""
-    from aicore_bulk import BulkClient, Limits, Selection
+    from aicore_bulk import BulkClient, Limits, RunOptions, Selection
 
     limits = Limits(concurrency=concurrency, rate=rate)
-    async with BulkClient.from_env(limits=limits, poll_interval=POLL) as client:
+    async with BulkClient.from_env(limits=limits, options=RunOptions(poll_interval=POLL)) as client:
         report = await client.delete("executions", client.select("executions", Selection()))
     if not report.ok:
         raise SystemExit(f"aicore-bulk left items: {dict(report.summary.outcomes)}")

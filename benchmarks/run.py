@@ -265,30 +265,28 @@ async def planning(quick: bool) -> dict[str, Any]:
 
 
 async def _plan_once(n: int) -> tuple[float, int]:
-    from aicore_bulk._client import _intake
-    from aicore_bulk._engine import Engine, EngineSettings
+    """The engine's own path from IDs to the first requests: intake, routing, packing."""
+    from aicore_bulk._book import ItemBook
+    from aicore_bulk._clock import SYSTEM_CLOCK
+    from aicore_bulk._intake import intake_states
     from aicore_bulk._models import Status, Target
+    from aicore_bulk._planner import pack
+    from aicore_bulk._routing import route_items
+    from aicore_bulk._stop_wait import StopWait
+    from aicore_bulk._transitions import Goal
 
     ids = [f"e{i:016x}" for i in range(n)]
     statuses = list(Status)
     started = time.process_time()
-    items, _ = await _intake(ids)
+    items, _, _ = await intake_states(ids, None, "executions")  # type: ignore[arg-type]
     cpu = time.process_time() - started
     for index, state in enumerate(items.values()):  # what resolve would learn (not timed)
         state.status = statuses[index % len(statuses)]
-    engine = Engine(
-        api=None,  # type: ignore[arg-type]  # planning sends nothing
-        kind="executions",
-        target=Target.DELETED,
-        bulk=True,
-        items=items,
-        settings=EngineSettings(),
-        clock=time.monotonic,
-        sleep=asyncio.sleep,
-    )
+    book = ItemBook(items)
     started = time.process_time()
-    engine.plan()
-    requests = sum(1 for _ in engine.first_changes())
+    routed = route_items(Goal("executions", Target.DELETED), book)
+    StopWait(book, None, SYSTEM_CLOCK, 600.0).add(routed.waits)  # type: ignore[arg-type]
+    requests = sum(1 for _ in pack(routed.stops, routed.deletes))
     cpu += time.process_time() - started
     return round(cpu, 3), requests
 

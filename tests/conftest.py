@@ -16,7 +16,7 @@ pytest_plugins = ["aicore_bulk.testing.pytest_plugin"]
 
 
 @attrs.define
-class Api:
+class RawApi:
     """A deliberately thin HTTP client: tests of the simulator speak the wire format by hand."""
 
     session: aiohttp.ClientSession
@@ -89,9 +89,9 @@ class Api:
 
 
 @pytest_asyncio.fixture
-async def api(aicore_server: RunningSimulator) -> AsyncIterator[Api]:
+async def api(aicore_server: RunningSimulator) -> AsyncIterator[RawApi]:
     """A raw client of the simulator that already holds a valid token."""
     async with aiohttp.ClientSession() as session:
-        client = Api(session, aicore_server)
+        client = RawApi(session, aicore_server)
         await client.fetch_token()
         yield client

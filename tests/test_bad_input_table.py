@@ -36,16 +36,13 @@ from aicore_bulk import (
     Request,
     Response,
     RetryPolicy,
+    RunOptions,
     Selection,
     TransportError,
 )
 from aicore_bulk._cli import main
-from aicore_bulk.testing import ManualClock, Simulator, serve_in_thread
-from tests.engine.conftest import (  # noqa: F401 - fixtures, requested by name below
-    VirtualTime,
-    make_client,
-    simulated_sleep,
-)
+from aicore_bulk.testing import Simulator, VirtualClock, serve_in_thread
+from tests.engine.conftest import make_client  # noqa: F401 - a fixture, requested by name
 from tests.test_config import ENV, service_key, write_json
 from tests.test_wire import BASE, Recorder
 
@@ -230,7 +227,6 @@ def healthy(ids: list[str]) -> Recorder:
 
 def scripted(server: Callable[[Request], Awaitable[Response]], **options: Any) -> BulkClient:
     """A client of the scripted server, on virtual time."""
-    clock = ManualClock()
     settings: dict[str, Any] = {
         "base_url": BASE,
         "auth_url": AUTH,
@@ -238,9 +234,7 @@ def scripted(server: Callable[[Request], Awaitable[Response]], **options: Any) -
         "client_secret": "secret",
         "resource_group": "default",
         "transport": MockTransport(server),
-        "clock": clock,
-        "wall_clock": clock,
-        "sleep": VirtualTime(clock),
+        "clock": VirtualClock(),
     }
     return BulkClient(**{**settings, **options})
 
@@ -441,10 +435,11 @@ CONSTRUCTORS: dict[str, Callable[[], object]] = {
     "L1": lambda: Limits(concurrency=0),
     "L2": lambda: Limits(rate=-1),
     "L3": lambda: RetryPolicy(attempts=0),
-    "L4": lambda: _client(page_size=0),
-    "L5": lambda: _client(page_size=100_001),
-    "L6": lambda: _client(stop_wait=-1),
-    "L7": lambda: _client(hold=-5),
+    "L4": lambda: RunOptions(page_size=0),
+    "L5": lambda: RunOptions(page_size=100_001),
+    "L6": lambda: RunOptions(stop_wait=-1),
+    "L7": lambda: RunOptions(batch_wait=-5),
+    "L10": lambda: _client(options={"stop_wait": 30}),
     "L8": lambda: Selection(older_than=-1),
     "L9": lambda: Selection(scenario_id="my scenario"),
 }
@@ -658,7 +653,7 @@ async def _list_ignores_skip(there: There) -> list[str]:
     page = {"count": 4, "resources": [{"id": i, "status": "DEAD"} for i in ids[:2]]}
     for skip in (0, 2):
         answer(server, "GET", f"{BASE}/lm/executions?$select=status&$top=2&$skip={skip}", 200, page)
-    return await delete_error(server, ids, page_size=2)
+    return await delete_error(server, ids, options=RunOptions(page_size=2))
 
 
 # --- T: the token endpoint ------------------------------------------------------------------

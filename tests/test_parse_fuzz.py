@@ -29,10 +29,11 @@ from aicore_bulk import (
     Status,
     Target,
 )
-from aicore_bulk._api import Api, ChangeAnswer, ItemAnswer, Op, parse_bulk_answer
+from aicore_bulk._api import Api, ChangeAnswer, parse_bulk_answer
 from aicore_bulk._auth import fetch_token
 from aicore_bulk._caller import Failure
-from aicore_bulk._models import CODE_NOT_FOUND, CODE_STATUS_CONFLICT, KINDS
+from aicore_bulk._models import CODE_NOT_FOUND, CODE_STATUS_CONFLICT, KINDS, ItemAnswer, Op
+from aicore_bulk.testing import VirtualClock
 from tests.test_wire import make_api
 
 IDS = ["e-0001", "e-0002", "e-0003"]
@@ -272,16 +273,12 @@ def test_any_answer_to_a_read_is_a_value_or_a_typed_error(what, status, body, co
 def test_any_answer_of_the_token_endpoint_is_a_token_or_a_typed_error(status, body, content_type):
     """The token endpoint's answer is a token and a lifetime, or a typed error naming it."""
 
-    async def no_sleep(_: float) -> None:
-        await asyncio.sleep(0)
-
     async def fetch() -> tuple[str, float]:
         return await fetch_token(
             respond(status, body, content_type),
             Request("POST", "https://auth.example.com/oauth/token", form={}),
-            retry=RetryPolicy(wait_initial=0),
-            clock=lambda: 0.0,
-            sleep=no_sleep,
+            retry=RetryPolicy(wait_initial=0, wait_jitter=0),
+            clock=VirtualClock(),
         )
 
     result = outcome(fetch())
@@ -310,8 +307,7 @@ def test_a_nonsense_token_lifetime_counts_as_an_hour(expires_in):
             ),
             Request("POST", "https://auth.example.com/oauth/token", form={}),
             retry=RetryPolicy(),
-            clock=lambda: 0.0,
-            sleep=asyncio.sleep,
+            clock=VirtualClock(),
         )
 
     assert asyncio.run(fetch()) == ("t-1", 3600.0)

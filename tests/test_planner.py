@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aicore_bulk import Path, Status, Target
+from aicore_bulk import Route, Status, Target
 from aicore_bulk._api import Op
 from aicore_bulk._errors import InputError
 from aicore_bulk._models import ID_PATTERN
@@ -53,21 +53,23 @@ def test_decide_never_deletes_what_must_be_stopped_or_waited_for(kind, target, s
     path, _ = decide(kind, target, status)
 
     if status in {Status.PENDING, Status.RUNNING, Status.STOPPING}:
-        assert path is not Path.DELETE
+        assert path is not Route.DELETE
     if target is Target.STOPPED:
-        assert path in {Path.STOP, Path.UNCHANGED, Path.SKIP, Path.ABSENT}
-        assert (path is Path.STOP) == (status in {Status.PENDING, Status.RUNNING})
+        assert path in {Route.STOP, Route.UNCHANGED, Route.SKIP, Route.ABSENT}
+        assert (path is Route.STOP) == (status in {Status.PENDING, Status.RUNNING})
     if status is None:
-        assert path is Path.ABSENT
+        assert path is Route.ABSENT
 
 
-@given(st.dictionaries(st.sampled_from(list(Path)), st.integers(0, 5000)))
+@given(st.dictionaries(st.sampled_from(list(Route)), st.integers(0, 5000)))
 def test_minimum_requests_is_the_two_phase_bound(counts):
     """The bound is ceil(now / 100) + ceil(later / 100), and never below the one-phase bound."""
     now = (
-        counts.get(Path.DELETE, 0) + counts.get(Path.STOP, 0) + counts.get(Path.STOP_THEN_DELETE, 0)
+        counts.get(Route.DELETE, 0)
+        + counts.get(Route.STOP, 0)
+        + counts.get(Route.STOP_THEN_DELETE, 0)
     )
-    later = counts.get(Path.STOP_THEN_DELETE, 0) + counts.get(Path.WAIT_THEN_DELETE, 0)
+    later = counts.get(Route.STOP_THEN_DELETE, 0) + counts.get(Route.WAIT_THEN_DELETE, 0)
 
     bound = minimum_requests(counts)
 

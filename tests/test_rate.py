@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import selectors
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -12,41 +11,12 @@ import attrs
 import pytest
 
 from aicore_bulk._rate import MIN_RATE, Pacer
+from aicore_bulk.testing import VirtualClock
 
 
-class _JumpingSelector(selectors.DefaultSelector):
-    """When nothing is ready, time jumps to the next timer instead of waiting for it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.now = 0.0
-
-    def select(self, timeout: float | None = None) -> list[Any]:
-        ready = super().select(0)
-        if not ready and timeout:
-            self.now += timeout
-        return ready
-
-
-class VirtualLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock is virtual: ``asyncio.sleep`` takes no real time."""
-
-    def __init__(self) -> None:
-        self._jumping = _JumpingSelector()
-        super().__init__(self._jumping)
-
-    def time(self) -> float:
-        """Virtual seconds since the loop was made."""
-        return self._jumping.now
-
-
-def run_virtual(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run ``main()`` on a fresh virtual-time loop."""
-    loop = VirtualLoop()
-    try:
-        return loop.run_until_complete(main())
-    finally:
-        loop.close()
+def run_virtual(main: Callable[[VirtualClock], Coroutine[Any, Any, Any]]) -> Any:
+    """Run ``main(clock)`` on virtual time that starts at 0."""
+    return asyncio.run(main(VirtualClock(start=0.0)))
 
 
 @attrs.define
@@ -100,10 +70,9 @@ def simulate(
 ) -> Run:
     """``requests`` requests, ``concurrency`` at a time, against a bucket, as the caller sends."""
 
-    async def main() -> Run:
-        loop = asyncio.get_running_loop()
-        clock = loop.time
-        pacer = Pacer(clock, asyncio.sleep, cap, adaptive=adaptive)
+    async def main(virtual: VirtualClock) -> Run:
+        clock = virtual.monotonic
+        pacer = Pacer(virtual, cap, adaptive=adaptive)
         bucket = Bucket(limit, burst)
         sent: list[float] = []
         rates: list[tuple[float, float | None]] = []
@@ -119,7 +88,7 @@ def simulate(
                     async with limiter:
                         await pacer.wait_turn()
                         sent.append(clock())
-                        await asyncio.sleep(latency)
+                        await virtual.sleep(latency)
                         if new_limit is not None and clock() >= new_limit[0]:
                             bucket.limit = new_limit[1]
                         retry_after = bucket.take(clock())
@@ -143,13 +112,9 @@ def sends_within(run: Run, start: float, length: float) -> int:
 
 def test_nothing_is_paced_before_the_first_429():
     """Until a 429 comes, requests go at once: the pacer never sleeps and has no rate."""
-    slept: list[float] = []
 
-    async def no_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    async def main() -> Pacer:
-        pacer = Pacer(lambda: 0.0, no_sleep)
+    async def main(clock: VirtualClock) -> Pacer:
+        pacer = Pacer(clock)
         for _ in range(1_000):
             await pacer.wait_turn()
             pacer.succeeded()
@@ -157,7 +122,7 @@ def test_nothing_is_paced_before_the_first_429():
 
     pacer = run_virtual(main)
 
-    assert slept == []
+    assert pacer.clock.slept == 0  # type: ignore[attr-defined]
     assert pacer.rate is None
 
 
@@ -262,9 +227,9 @@ def test_static_pacing_only_pauses():
 def test_a_429_pauses_every_request_for_its_retry_after():
     """After a 429 with Retry-After 2, no request goes for two seconds."""
 
-    async def main() -> list[float]:
-        clock = asyncio.get_running_loop().time
-        pacer = Pacer(clock, asyncio.sleep)
+    async def main(virtual: VirtualClock) -> list[float]:
+        clock = virtual.monotonic
+        pacer = Pacer(virtual)
         await pacer.wait_turn()
         pacer.throttled(2.0)
         went: list[float] = []
@@ -285,13 +250,12 @@ def test_a_429_pauses_every_request_for_its_retry_after():
 def test_the_429s_of_one_burst_are_learned_from_once():
     """The 429s of requests sent before the first one came back are the same event."""
 
-    async def main() -> Pacer:
-        clock = asyncio.get_running_loop().time
-        pacer = Pacer(clock, asyncio.sleep)
+    async def main(clock: VirtualClock) -> Pacer:
+        pacer = Pacer(clock)
 
         async def one(index: int) -> None:
             await pacer.wait_turn()
-            await asyncio.sleep(0.02 + index * 0.001)
+            await clock.sleep(0.02 + index * 0.001)
             if index < 10:
                 pacer.succeeded()
             else:

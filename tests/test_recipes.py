@@ -24,7 +24,7 @@ def recipe():
 @pytest.fixture
 def tenant(monkeypatch):
     sim = Simulator(SimulatorConfig(stop_delay=0.0))
-    now = sim.clock()
+    now = sim.clock.time()
     for n in range(5):
         sim.put("executions", f"old-done-{n}", "COMPLETED", created_at=now - 40 * 86400)
         sim.put("executions", f"new-done-{n}", "COMPLETED", created_at=now - 86400)

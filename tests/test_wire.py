@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import anyio
@@ -11,11 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aicore_bulk import MockTransport, Response, RetryPolicy, StaticToken, Target
-from aicore_bulk._api import Api, Op, parse_bulk_answer
+from aicore_bulk._api import Api, parse_bulk_answer
 from aicore_bulk._caller import Caller
+from aicore_bulk._models import Op
 from aicore_bulk._rate import Pacer
 from aicore_bulk._retry import RetryBudget
-from aicore_bulk.testing import ManualClock
+from aicore_bulk.testing import VirtualClock
 
 BASE = "https://api.ai.example.com/v2"
 
@@ -42,22 +42,15 @@ class Recorder:
 
 
 def make_api(transport):
-    clock = ManualClock()
-
-    async def virtual_sleep(seconds):
-        # Time moves only when someone waits: no real waits, and a Retry-After still ends.
-        clock.advance(seconds)
-        await asyncio.sleep(0)
-
+    clock = VirtualClock()
     caller = Caller(
         transport=transport,
         auth=StaticToken("tok-123"),
-        pacer=Pacer(clock, virtual_sleep),
+        pacer=Pacer(clock),
         limiter=anyio.CapacityLimiter(4),
         retry=RetryPolicy(attempts=2, wait_initial=0),
         budget=RetryBudget(10),
         clock=clock,
-        sleep=virtual_sleep,
     )
     return Api(caller, BASE, "team-a")
 

@@ -1,21 +1,30 @@
 """aicore-bulk: fast, safe bulk stop and delete for SAP AI Core.
 
-Layers: a module imports only from layers below it. ruff's banned-api rule (TID251) keeps
-aiohttp in ``_transport`` and the simulator, and backoff in ``_retry``.
+Layers: a module imports only from its own layer and the layers below it
+(``tests/test_layers.py`` holds every module to this table). ruff's banned-api rule (TID251)
+keeps aiohttp in ``_transport`` and the simulator, and backoff in ``_retry``.
 
 | layer | modules |
 | --- | --- |
-| 0 | ``_errors``, ``_models``, ``_report``, ``_events``, ``_version`` |
-| 1 | ``_config``, ``_transport``, ``_retry``, ``_rate``, ``_auth``, ``_journal`` |
-| 1b | ``_caller`` (one request: token, pacing, retries), ``_api`` (wire format), ``_planner`` |
-| 1c | ``_selection`` (choosing items through the list endpoint) |
-| 2 | ``_engine`` (the dispatcher) |
-| 3 | ``_client`` (``BulkClient``), ``_sync`` |
-| 4 | ``_cli``, ``testing`` (the simulator lives in ``_simulator`` and imports no client code) |
+| 0 | vocabulary and values: ``_errors``, ``_checks``, ``_models``, ``_clock``, ``_report``, |
+|   | ``_events``, ``_gc``, ``_version`` |
+| 1 | pure logic and single concerns: ``_planner`` (decisions), ``_transitions`` (the |
+|   | per-item state machine), ``_config``, ``_transport``, ``_retry``, ``_rate``, ``_auth``, |
+|   | ``_journal``, ``_caller`` (one request), ``_api`` (the wire format) |
+| 2 | the parts of a run: ``_book`` (items and outcomes), ``_reads`` (every status read), |
+|   | ``_routing``, ``_queue`` (the change queue), ``_stop_wait``, ``_selection``, |
+|   | ``_dispatcher`` (sends the changes) |
+| 3 | ``_intake``, ``_run`` (one run, in order), ``_client`` (``BulkClient``), ``_sync`` |
+| 4 | ``_cli`` (public API only), ``testing``; the simulator (``_simulator``) imports no |
+|   | client code, only the clock |
+
+Data flows one way: selection -> statuses -> routes -> changes -> per-item results ->
+report; events flow out to listeners.
 """
 
 from aicore_bulk._auth import Auth, ClientCredentials, StaticToken, X509Credentials
-from aicore_bulk._client import BulkClient, Plan, PlannedItem
+from aicore_bulk._client import BulkClient
+from aicore_bulk._clock import Clock, SystemClock
 from aicore_bulk._errors import (
     AuthenticationError,
     BulkError,
@@ -34,9 +43,18 @@ from aicore_bulk._events import (
     RequestAnswered,
     RequestSent,
 )
-from aicore_bulk._models import Limits, Outcome, Status, Target
-from aicore_bulk._planner import Path
-from aicore_bulk._report import ItemResult, ItemsFailedError, Report, Summary
+from aicore_bulk._journal import RunRecord, read_journal
+from aicore_bulk._models import (
+    Kind,
+    Limits,
+    Outcome,
+    Route,
+    RunOptions,
+    Status,
+    Target,
+    is_valid_id,
+)
+from aicore_bulk._report import ItemResult, ItemsFailedError, Plan, PlannedItem, Report, Summary
 from aicore_bulk._retry import RetryPolicy
 from aicore_bulk._selection import Selection
 from aicore_bulk._sync import delete_sync, plan_sync, stop_sync
@@ -57,6 +75,7 @@ __all__ = [
     "BulkClient",
     "BulkError",
     "ClientCredentials",
+    "Clock",
     "ConfigurationError",
     "Event",
     "InputError",
@@ -64,11 +83,11 @@ __all__ = [
     "ItemSettled",
     "ItemsFailedError",
     "JournalError",
+    "Kind",
     "Limits",
     "Listener",
     "MockTransport",
     "Outcome",
-    "Path",
     "PhaseDone",
     "Plan",
     "PlanReady",
@@ -79,18 +98,24 @@ __all__ = [
     "RequestSent",
     "Response",
     "RetryPolicy",
+    "Route",
     "RunDeclinedError",
+    "RunOptions",
+    "RunRecord",
     "Selection",
     "ServiceError",
     "StaticToken",
     "Status",
     "Summary",
+    "SystemClock",
     "Target",
     "Transport",
     "TransportError",
     "X509Credentials",
     "__version__",
     "delete_sync",
+    "is_valid_id",
     "plan_sync",
+    "read_journal",
     "stop_sync",
 ]

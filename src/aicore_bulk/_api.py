@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import attrs
 
@@ -22,7 +22,9 @@ from aicore_bulk._models import (
     CODE_STATUS_CONFLICT,
     KINDS,
     STATUS_BY_VALUE,
+    ItemAnswer,
     Kind,
+    Op,
     Status,
     Target,
 )
@@ -33,28 +35,6 @@ _JSON = "application/json"
 _NOT_FOUND = 404
 #: The message of a per-item error that came without one: a bare ``null`` says nothing.
 _NO_REASON = "refused without a message"
-
-
-class Op(NamedTuple):
-    """One change to send: an ID and the target status for it.
-
-    A named tuple, not an attrs class: a million-item cleanup makes a million of them, and a
-    tuple is built several times faster.
-    """
-
-    id: str
-    target: Target
-
-
-AnswerKind = Literal["accepted", "not_found", "conflict", "refused"]
-
-
-class ItemAnswer(NamedTuple):
-    """What the service said about one item of a request (a tuple, for speed, as :class:`Op`)."""
-
-    kind: AnswerKind
-    code: str | None = None
-    message: str | None = None
 
 
 @attrs.frozen

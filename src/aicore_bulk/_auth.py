@@ -11,19 +11,16 @@ import math
 import os
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
 import anyio
 import attrs
 
+from aicore_bulk._clock import SYSTEM_CLOCK, Clock
 from aicore_bulk._errors import AuthenticationError, ServiceError
 from aicore_bulk._retry import RETRYABLE_STATUSES, RetryPolicy, backoff_waits, retry_after
-from aicore_bulk._transport import AiohttpTransport, Request, Response, Transport, TransportError
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
+from aicore_bulk._transport import Request, Response, Transport, TransportError
 
 #: Seconds a token lives when the token endpoint does not say (or says nonsense).
 _DEFAULT_LIFETIME = 3600.0
@@ -41,6 +38,10 @@ class Auth(Protocol):
 
     def invalidate(self, token: str) -> None:
         """The API refused ``token`` (401): do not hand it out again."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release whatever the credentials hold (the client calls it when it closes)."""
         ...
 
 
@@ -62,6 +63,9 @@ class StaticToken:
         if token == self._token:
             self._refused = True
 
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
 
 @attrs.define(eq=False)
 class ClientCredentials:
@@ -70,8 +74,7 @@ class ClientCredentials:
     token_url: str
     client_id: str
     client_secret: str = attrs.field(repr=False)
-    clock: Clock = attrs.field(repr=False, kw_only=True)
-    sleep: Sleep = attrs.field(repr=False, kw_only=True)
+    clock: Clock = attrs.field(default=SYSTEM_CLOCK, repr=False, kw_only=True)
     retry: RetryPolicy = attrs.field(factory=RetryPolicy, repr=False, kw_only=True)
     _token: str | None = attrs.field(default=None, init=False, repr=False)
     _expires_at: float = attrs.field(default=0.0, init=False, repr=False)
@@ -85,27 +88,25 @@ class ClientCredentials:
             "client_secret": self.client_secret,
         }
 
-    def _transport_for_token(self, transport: Transport) -> Transport:
-        return transport
-
     async def token(self, transport: Transport) -> str:
         """The cached token, or a new one; concurrent callers share one fetch."""
-        if self._token is not None and self.clock() < self._expires_at:
+        if self._token is not None and self.clock.monotonic() < self._expires_at:
             return self._token
         async with self._lock:
             # Someone else may have fetched it while we waited for the lock.
-            if self._token is not None and self.clock() < self._expires_at:
+            if self._token is not None and self.clock.monotonic() < self._expires_at:
                 return self._token
             token, lifetime = await fetch_token(
-                self._transport_for_token(transport),
-                Request("POST", self.token_url, form=self._form(), timeout=self.retry.timeout),
+                transport,
+                Request(
+                    "POST", self.token_url, form=self._form(), timeout=self.retry.request_timeout
+                ),
                 retry=self.retry,
                 clock=self.clock,
-                sleep=self.sleep,
             )
             self.fetches += 1
             self._token = token
-            self._expires_at = self.clock() + max(
+            self._expires_at = self.clock.monotonic() + max(
                 lifetime * 0.9 if lifetime < 10 * _REFRESH_MARGIN else lifetime - _REFRESH_MARGIN,
                 0.0,
             )
@@ -116,27 +117,30 @@ class ClientCredentials:
         if token == self._token:
             self._token = None
 
+    async def aclose(self) -> None:
+        """Nothing to release: connections belong to the transport."""
+
 
 @attrs.define(eq=False)
 class X509Credentials(ClientCredentials):
-    """OAuth client credentials proven by a client certificate instead of a secret."""
+    """OAuth client credentials proven by a client certificate instead of a secret.
+
+    The certificate travels in the transport's TLS context (:meth:`ssl_context`), not in the
+    credentials: ``BulkClient`` builds its ``AiohttpTransport`` with it, and a transport you
+    give yourself must present it.
+    """
 
     client_secret: str = attrs.field(default="", repr=False)
     cert_file: str | None = attrs.field(default=None, kw_only=True)
     key_file: str | None = attrs.field(default=None, kw_only=True, repr=False)
     cert_pem: str | None = attrs.field(default=None, kw_only=True, repr=False)
     key_pem: str | None = attrs.field(default=None, kw_only=True, repr=False)
-    _own_transport: AiohttpTransport | None = attrs.field(default=None, init=False, repr=False)
 
     def _form(self) -> dict[str, str]:
         return {"grant_type": "client_credentials", "client_id": self.client_id}
 
-    def _transport_for_token(self, transport: Transport) -> Transport:  # noqa: ARG002
-        if self._own_transport is None:
-            self._own_transport = AiohttpTransport(connections=1, ssl_context=self._ssl_context())
-        return self._own_transport
-
-    def _ssl_context(self) -> ssl.SSLContext:
+    def ssl_context(self) -> ssl.SSLContext:
+        """A verifying TLS context that presents the client certificate."""
         context = ssl.create_default_context()
         if self.cert_file and self.key_file:
             context.load_cert_chain(self.cert_file, self.key_file)
@@ -153,14 +157,9 @@ class X509Credentials(ClientCredentials):
             context.load_cert_chain(cert_path, key_path)
         return context
 
-    async def aclose(self) -> None:
-        """Close the certificate-bearing connection."""
-        if self._own_transport is not None:
-            await self._own_transport.aclose()
-
 
 async def fetch_token(
-    transport: Transport, request: Request, *, retry: RetryPolicy, clock: Clock, sleep: Sleep
+    transport: Transport, request: Request, *, retry: RetryPolicy, clock: Clock
 ) -> tuple[str, float]:
     """POST to the token endpoint; returns (token, lifetime in seconds).
 
@@ -176,12 +175,12 @@ async def fetch_token(
                 raise ServiceError(
                     f"the token endpoint {request.url} did not answer ({error.kind})"
                 ) from None
-            await sleep(next(waits))
+            await clock.sleep(next(waits))
             continue
         if response.status in RETRYABLE_STATUSES and attempt < _TOKEN_ATTEMPTS:
-            asked = retry_after(response.headers, now=clock)
+            asked = retry_after(response.headers, now=clock.time)
             wait = next(waits)
-            await sleep(min(retry.wait_max, asked) if asked is not None else wait)
+            await clock.sleep(min(retry.wait_max, asked) if asked is not None else wait)
             continue
         return _parse_token(request.url, response)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -1,18 +1,18 @@
 """Sending one logical request: token, pacing, concurrency, timeout and retries.
 
-Everything the engine sends goes through :meth:`Caller.call`, which returns the final answer
-or says why there is none. Per-item meaning is left to the caller of ``call``.
+Every request of a run goes through :meth:`Caller.call`, which returns the final answer
+or says why there is none. Per-item meaning is left to the wire format (``_api``).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import anyio
 import attrs
 
 from aicore_bulk._auth import Auth
+from aicore_bulk._clock import Clock
 from aicore_bulk._events import Listener, RequestAnswered, RequestSent
 from aicore_bulk._rate import Pacer
 from aicore_bulk._retry import (
@@ -23,9 +23,6 @@ from aicore_bulk._retry import (
     retry_after,
 )
 from aicore_bulk._transport import Request, Response, Transport, TransportError
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 _UNAUTHORIZED = 401
 _THROTTLED = 429
@@ -81,7 +78,7 @@ class Counters:
 
 @attrs.define(eq=False)
 class Caller:
-    """Sends requests for the engine; shared by every task of one run."""
+    """Sends the requests of one run; shared by every task of it."""
 
     transport: Transport
     auth: Auth
@@ -90,13 +87,14 @@ class Caller:
     retry: RetryPolicy
     budget: RetryBudget
     clock: Clock
-    sleep: Sleep
-    #: Seconds since the epoch, for ``Retry-After`` given as an HTTP date.
-    wall_clock: Clock = time.time
     listener: Listener | None = None
     counters: Counters = attrs.field(factory=Counters)
-    #: Set by an interruption: requests not yet on the wire are never sent.
-    halted: bool = False
+    #: Set by :meth:`halt`: requests not yet on the wire are never sent.
+    halted: bool = attrs.field(default=False, init=False)
+
+    def halt(self) -> None:
+        """Send nothing more (an interruption); requests on the wire still get their answer."""
+        self.halted = True
 
     async def call(
         self,
@@ -136,7 +134,7 @@ class Caller:
                     headers=headers,
                     params=params or {},
                     body=body,
-                    timeout=self.retry.timeout,
+                    timeout=self.retry.request_timeout,
                 ),
                 operation=operation,
                 items=items,
@@ -175,7 +173,7 @@ class Caller:
             if throttled or self._give_up(failures):
                 return failure
             self.counters.retries += 1
-            await self.sleep(self._wait(outcome, next(waits)))
+            await self.clock.sleep(self._wait(outcome, next(waits)))
 
     def _give_up(self, failures: int) -> bool:
         """Interrupted, out of tries, or out of the run's retry budget."""
@@ -184,7 +182,7 @@ class Caller:
     def _wait(self, outcome: Response | TransportError, backoff_wait: float) -> float:
         """The server's ``Retry-After`` (capped), or our backoff when it gave none."""
         if isinstance(outcome, Response):
-            asked = retry_after(outcome.headers, now=self.wall_clock)
+            asked = retry_after(outcome.headers, now=self.clock.time)
             if asked is not None:
                 return min(asked, self.retry.wait_max)
         return backoff_wait
@@ -223,23 +221,25 @@ class Caller:
             counters.in_flight += 1
             counters.peak_in_flight = max(counters.peak_in_flight, counters.in_flight)
             self._emit(RequestSent(operation, items, attempt))
-            started = time.perf_counter()
+            started = self.clock.monotonic()
             try:
                 response = await self.transport.send(request)
             except TransportError as error:
-                self._emit(RequestAnswered(operation, items, None, time.perf_counter() - started))
+                self._emit(
+                    RequestAnswered(operation, items, None, self.clock.monotonic() - started)
+                )
                 return error, token
             finally:
                 counters.in_flight -= 1
         self._emit(
-            RequestAnswered(operation, items, response.status, time.perf_counter() - started)
+            RequestAnswered(operation, items, response.status, self.clock.monotonic() - started)
         )
         return response, token
 
     def _pause_for(self, response: Response | TransportError, backoff_wait: float) -> None:
         self.counters.throttled += 1
         headers = response.headers if isinstance(response, Response) else {}
-        asked = retry_after(headers, now=self.wall_clock)
+        asked = retry_after(headers, now=self.clock.time)
         # The server is throttling this client: every request holds, not just this one.
         self.pacer.throttled(min(asked, self.retry.wait_max) if asked is not None else backoff_wait)
 

@@ -16,6 +16,11 @@ Per-item failures are never exceptions: they are outcomes in the report.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the plan is a value of layer 0 too, and its module imports this one
+    from aicore_bulk._report import Plan
+
 
 class BulkError(Exception):
     """Base class of every error aicore-bulk raises on purpose."""
@@ -54,9 +59,10 @@ class RunDeclinedError(BulkError):
     """The ``confirm`` callback declined the plan; nothing was changed.
 
     Attributes:
-        plan: The plan that was declined (a :class:`~aicore_bulk.Plan`).
+        plan: The plan that was declined.
+
     """
 
-    def __init__(self, message: str, *, plan: object) -> None:
+    def __init__(self, message: str, *, plan: Plan) -> None:
         super().__init__(message)
         self.plan = plan

@@ -73,7 +73,17 @@ CREATE TABLE items (
 
 @attrs.frozen(kw_only=True)
 class RunRecord:
-    """What a journal says about its run."""
+    """What a journal says about its run (see :func:`read_journal`).
+
+    Attributes:
+        kind: ``executions`` or ``deployments``.
+        target: What the run asked for.
+        resource_group: The resource group the run changed items in.
+        base_url: The AI API it spoke to.
+        duplicates: Repeated IDs in the run's input.
+        plan: Items per route when the run started.
+
+    """
 
     kind: Kind
     target: Target
@@ -289,3 +299,16 @@ def _connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     return db
+
+
+def read_journal(path: str | os.PathLike[str]) -> RunRecord:
+    """What the journal at ``path`` says about its run, without resuming it.
+
+    Raises:
+        InputError: No journal at that path, or a file that is not one of ours.
+    """
+    journal = Journal.open(path)
+    try:
+        return journal.run()
+    finally:
+        journal.close()

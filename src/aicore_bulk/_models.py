@@ -1,11 +1,14 @@
-"""The vocabulary of a cleanup: kinds, statuses, targets, outcomes and the AI API's limits."""
+"""The vocabulary of a cleanup: kinds, statuses, routes, changes, answers and outcomes.
+
+Also the AI API's limits, and the knobs of a run.
+"""
 
 from __future__ import annotations
 
 import enum
 import re
 import string
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 import attrs
 
@@ -22,6 +25,11 @@ MAX_BATCH: Final = 100
 ID_CHARACTERS: Final = string.ascii_letters + string.digits + "_.-"
 ID_LENGTH: Final = (4, 64)
 ID_PATTERN: Final = re.compile(f"[{re.escape(ID_CHARACTERS)}]{{{ID_LENGTH[0]},{ID_LENGTH[1]}}}")
+
+
+def is_valid_id(value: object) -> bool:
+    """Whether ``value`` is an AI Core ID: a string of 4 to 64 letters, digits, ``_.-``."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
 
 
 class Target(enum.StrEnum):
@@ -41,6 +49,44 @@ class Status(enum.StrEnum):
     STOPPING = "STOPPING"
     STOPPED = "STOPPED"
     UNKNOWN = "UNKNOWN"
+
+
+class Route(enum.StrEnum):
+    """What a run will do to one item, given its status (see ``docs/design.md``)."""
+
+    DELETE = "delete"
+    STOP = "stop"
+    STOP_THEN_DELETE = "stop_then_delete"
+    WAIT_THEN_DELETE = "wait_then_delete"
+    UNCHANGED = "unchanged"
+    ABSENT = "absent"
+    SKIP = "skip"
+
+
+#: Routes that send nothing.
+SETTLED_ROUTES: Final = frozenset({Route.UNCHANGED, Route.ABSENT, Route.SKIP})
+
+
+class Op(NamedTuple):
+    """One change to send: an ID and the target status for it.
+
+    A named tuple, not an attrs class: a million-item cleanup makes a million of them, and a
+    tuple is built several times faster.
+    """
+
+    id: str
+    target: Target
+
+
+AnswerKind = Literal["accepted", "not_found", "conflict", "refused"]
+
+
+class ItemAnswer(NamedTuple):
+    """What the service said about one item of a change request (a tuple, as :class:`Op`)."""
+
+    kind: AnswerKind
+    code: str | None = None
+    message: str | None = None
 
 
 class Outcome(enum.StrEnum):
@@ -106,3 +152,25 @@ class Limits:
     )
     rate: float | None = attrs.field(default=None, validator=number(above=0, optional=True))
     adaptive: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class RunOptions:
+    """How a run waits, reads and packs; the same for every run of a client.
+
+    Attributes:
+        stop_wait: Seconds to wait for a stopped item to leave STOPPING before giving up on it.
+        poll_interval: Seconds between looks at the STOPPING items.
+        page_size: Items per list page when reading statuses (at most 100,000).
+        batch_wait: Seconds a change may wait for others to share its request.
+        grace: Seconds requests in flight get to answer after an interruption.
+
+    """
+
+    stop_wait: float = attrs.field(default=600.0, validator=number(at_least=0))
+    poll_interval: float = attrs.field(default=2.0, validator=number(at_least=0))
+    page_size: int = attrs.field(
+        default=100_000, validator=number(at_least=1, at_most=100_000, whole=True)
+    )
+    batch_wait: float = attrs.field(default=10.0, validator=number(at_least=0))
+    grace: float = attrs.field(default=5.0, validator=number(at_least=0))

@@ -1,11 +1,11 @@
-"""The planner: pure decisions, no I/O.
+"""The planner: pure decisions, no I/O, no clock.
 
 * :func:`intake` validates IDs and drops repeats (first-seen order);
-* :func:`decide` picks each item's path from its status and the contract's table;
+* :func:`decide` picks each item's route from its status and the contract's table;
 * :func:`pack` cuts changes into requests of 1..100 distinct IDs, stops first;
 * :func:`minimum_requests` is the lower bound the engine meets with no faults.
 
-The paths::
+The routes::
 
     target DELETED                          target STOPPED
     PENDING, RUNNING   stop_then_delete     PENDING, RUNNING             stop
@@ -19,14 +19,12 @@ The paths::
 
 from __future__ import annotations
 
-import enum
 import functools
 import itertools
 import math
 from collections.abc import AsyncIterable, Iterable, Iterator, Mapping, Sequence
 from typing import Final
 
-from aicore_bulk._api import Op
 from aicore_bulk._errors import InputError
 from aicore_bulk._models import (
     ID_CHARACTERS,
@@ -35,26 +33,12 @@ from aicore_bulk._models import (
     MAX_BATCH,
     STOPPABLE,
     Kind,
+    Op,
+    Route,
     Status,
     Target,
     deletable,
 )
-
-
-class Path(enum.StrEnum):
-    """What will be done to one item."""
-
-    DELETE = "delete"
-    STOP = "stop"
-    STOP_THEN_DELETE = "stop_then_delete"
-    WAIT_THEN_DELETE = "wait_then_delete"
-    UNCHANGED = "unchanged"
-    ABSENT = "absent"
-    SKIP = "skip"
-
-
-#: Paths that send nothing.
-SETTLED_PATHS: Final = frozenset({Path.UNCHANGED, Path.ABSENT, Path.SKIP})
 
 
 def check_id(item_id: object, position: int) -> str:
@@ -120,37 +104,37 @@ async def intake_async(ids: AsyncIterable[object]) -> tuple[dict[str, None], int
 @functools.cache
 def decide(  # noqa: PLR0911 - one return per row of the table
     kind: Kind, target: Target, status: Status | None
-) -> tuple[Path, str | None]:
-    """An item's path, and the reason when it is skipped or left unchanged.
+) -> tuple[Route, str | None]:
+    """An item's route, and the reason when it is skipped or left unchanged.
 
     Memoised: the table has 2 x 2 x 8 rows, and a cleanup asks it once per item.
     """
     if status is None:
-        return Path.ABSENT, "not found"
+        return Route.ABSENT, "not found"
     if target is Target.STOPPED:
         if status in STOPPABLE:
-            return Path.STOP, None
+            return Route.STOP, None
         if status is Status.UNKNOWN:
-            return Path.SKIP, "status UNKNOWN cannot be stopped (it can be deleted)"
-        return Path.UNCHANGED, f"already {status.value}"
+            return Route.SKIP, "status UNKNOWN cannot be stopped (it can be deleted)"
+        return Route.UNCHANGED, f"already {status.value}"
     if status in STOPPABLE:
-        return Path.STOP_THEN_DELETE, None
+        return Route.STOP_THEN_DELETE, None
     if status is Status.STOPPING:
-        return Path.WAIT_THEN_DELETE, None
+        return Route.WAIT_THEN_DELETE, None
     if deletable(kind, status):
-        return Path.DELETE, None
-    return Path.SKIP, f"{kind} in status {status.value} cannot be deleted"
+        return Route.DELETE, None
+    return Route.SKIP, f"{kind} in status {status.value} cannot be deleted"
 
 
-def first_op(path: Path) -> Target | None:
-    """The change an item on ``path`` needs first (None: nothing to send yet)."""
-    return _FIRST_OP.get(path)
+def first_op(route: Route) -> Target | None:
+    """The change an item on ``route`` needs first (None: nothing to send yet)."""
+    return _FIRST_OP.get(route)
 
 
-_FIRST_OP: Final[dict[Path, Target]] = {
-    Path.STOP: Target.STOPPED,
-    Path.STOP_THEN_DELETE: Target.STOPPED,
-    Path.DELETE: Target.DELETED,
+_FIRST_OP: Final[dict[Route, Target]] = {
+    Route.STOP: Target.STOPPED,
+    Route.STOP_THEN_DELETE: Target.STOPPED,
+    Route.DELETE: Target.DELETED,
 }
 
 
@@ -172,7 +156,7 @@ def pack(
         yield batch
 
 
-def minimum_requests(paths: Mapping[Path, int], *, batch: int = MAX_BATCH) -> int:
+def minimum_requests(routes: Mapping[Route, int], *, batch: int = MAX_BATCH) -> int:
     """The fewest mutating requests a pipelined run needs, with no faults.
 
     Changes that can go at once (deletes, stops) fill ``ceil(n / 100)`` requests; the deletes
@@ -180,6 +164,6 @@ def minimum_requests(paths: Mapping[Path, int], *, batch: int = MAX_BATCH) -> in
     immediate deletes to share those later requests could save at most one request, and
     would make those items wait for the stops: we do not.
     """
-    now = sum(paths.get(p, 0) for p in (Path.DELETE, Path.STOP, Path.STOP_THEN_DELETE))
-    later = sum(paths.get(p, 0) for p in (Path.STOP_THEN_DELETE, Path.WAIT_THEN_DELETE))
+    now = sum(routes.get(r, 0) for r in (Route.DELETE, Route.STOP, Route.STOP_THEN_DELETE))
+    later = sum(routes.get(r, 0) for r in (Route.STOP_THEN_DELETE, Route.WAIT_THEN_DELETE))
     return math.ceil(now / batch) + math.ceil(later / batch)

@@ -26,14 +26,12 @@ from __future__ import annotations
 import collections
 import contextvars
 import math
-from collections.abc import Awaitable, Callable
 from typing import Final
 
 import anyio
 import attrs
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
+from aicore_bulk._clock import Clock
 
 #: The adaptive rate never drops below this many requests per second.
 MIN_RATE: Final = 0.5
@@ -61,7 +59,6 @@ class Pacer:
     """Decides when each request may go."""
 
     clock: Clock
-    sleep: Sleep
     #: The user's cap in requests per second (None: none).
     cap: float | None = None
     #: False: never change the rate, only pause for ``Retry-After``.
@@ -101,7 +98,7 @@ class Pacer:
         clock: each takes the next slot at the rate in force when its turn comes, so a rate
         that grows while they wait takes effect at once (slots claimed ahead would not).
         """
-        now = self.clock()
+        now = self.clock.monotonic()
         if not self._queue and self._start(now) <= now:
             self._go(now)
             return
@@ -110,8 +107,8 @@ class Pacer:
         try:
             if self._queue[0] is not turn:
                 await turn.wait()
-            while (start := self._start(now := self.clock())) > now:
-                await self.sleep(start - now)
+            while (start := self._start(now := self.clock.monotonic())) > now:
+                await self.clock.sleep(start - now)
             self._go(now)
         finally:
             self._queue.remove(turn)
@@ -120,7 +117,7 @@ class Pacer:
 
     def throttled(self, retry_after: float) -> None:
         """A 429: pause everyone for ``retry_after``; learn from it once per event."""
-        now = self.clock()
+        now = self.clock.monotonic()
         self._paused_until = max(self._paused_until, now + retry_after)
         sent = self._sent_after()
         if not self.adaptive or sent is None:
@@ -152,7 +149,7 @@ class Pacer:
 
     def succeeded(self) -> None:
         """A request went through: count it, and grow the rate while no 429 comes."""
-        now = self.clock()
+        now = self.clock.monotonic()
         if not self.adaptive or self._sent_after() is None or now < self._since:
             return
         self._successes.append(now)
@@ -207,7 +204,7 @@ class Pacer:
 
     def _sent_after(self) -> float | None:
         """When the current task's request went, if after the last event (None: before)."""
-        pacer, events, at = _SENT.get((id(self), self.events, self.clock()))
+        pacer, events, at = _SENT.get((id(self), self.events, self.clock.monotonic()))
         if pacer != id(self):
-            return self.clock()
+            return self.clock.monotonic()
         return at if events == self.events else None

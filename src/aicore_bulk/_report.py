@@ -1,4 +1,6 @@
-"""The report: what happened to every requested ID, and a summary.
+"""What a run did (the report) or would do (the plan), as values.
+
+The report holds every requested ID exactly once, with what happened to it, and a summary.
 
 Its JSON form is a contract (the CLI prints it and orchestrators parse it)::
 
@@ -26,7 +28,57 @@ from typing import Any
 import attrs
 
 from aicore_bulk._errors import BulkError
-from aicore_bulk._models import Kind, Outcome, Target
+from aicore_bulk._models import Kind, Outcome, Route, Target
+
+
+@attrs.frozen
+class PlannedItem:
+    """One item of a dry run: its status and what a real run would do."""
+
+    id: str
+    status: str | None
+    path: Route
+    reason: str | None
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    """What a run would do, learned by reading only.
+
+    Attributes:
+        paths: Items per route (``delete``, ``stop_then_delete``, ``wait_then_delete``,
+            ``stop``, ``unchanged``, ``absent``, ``skip``).
+        requests: The fewest mutating requests the run needs with no faults.
+        reads: Requests this dry run spent reading.
+
+    """
+
+    kind: Kind
+    target: Target
+    items: tuple[PlannedItem, ...]
+    paths: Mapping[str, int]
+    requests: int
+    reads: int
+    duplicates: int
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON form like the report's."""
+        return {
+            "kind": self.kind,
+            "target": self.target.value,
+            "dry_run": True,
+            "summary": {
+                "total": len(self.items),
+                "paths": dict(self.paths),
+                "requests": self.requests,
+                "reads": self.reads,
+                "duplicates": self.duplicates,
+            },
+            "items": [
+                {"id": i.id, "status": i.status, "path": i.path.value, "reason": i.reason}
+                for i in self.items
+            ],
+        }
 
 
 @attrs.frozen

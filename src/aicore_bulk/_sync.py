@@ -1,37 +1,62 @@
-"""One-line entry points for synchronous code (an orchestrator's plain Python task)."""
+"""One-line entry points for synchronous code (an orchestrator's plain Python task).
+
+Each builds a client with :meth:`BulkClient.from_env` (settings from ``AICORE_*``, the config
+file or a service key, unless given here), runs one call on a fresh event loop, and closes
+the client.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Literal, TypeVar
 
-from aicore_bulk._client import BulkClient, Plan
-from aicore_bulk._models import Kind
-from aicore_bulk._report import Report
+from aicore_bulk._client import BulkClient
+from aicore_bulk._events import Listener
+from aicore_bulk._models import Kind, Limits, RunOptions
+from aicore_bulk._report import Plan, Report
+from aicore_bulk._retry import RetryPolicy
 
 T = TypeVar("T")
 
 
-def delete_sync(kind: Kind, ids: Iterable[str], **options: Any) -> Report:  # noqa: ANN401
-    """Delete ``ids`` from synchronous code; ``options`` go to :meth:`BulkClient.from_env`."""
+def delete_sync(
+    kind: Kind,
+    ids: Iterable[str],
+    *,
+    profile: str | None = None,
+    resource_group: str | None = None,
+    limits: Limits | None = None,
+    retry: RetryPolicy | None = None,
+    options: RunOptions | None = None,
+    listener: Listener | None = None,
+    deadline: float | None = None,
+) -> Report:
+    """Delete ``ids`` from synchronous code; see :meth:`BulkClient.delete`.
 
-    async def main() -> Report:
-        async with BulkClient.from_env(**options) as client:
-            return await client.delete(kind, ids)
+    ``profile`` and ``resource_group`` override what :meth:`BulkClient.from_env` reads;
+    ``limits``, ``retry``, ``options`` and ``listener`` go to the client.
+    """
+    client = _client(profile, resource_group, limits, retry, options, listener)
+    return _run(_with(client, lambda: client.delete(kind, ids, deadline=deadline)))
 
-    return _run(main())
 
-
-def stop_sync(kind: Kind, ids: Iterable[str], **options: Any) -> Report:  # noqa: ANN401
-    """Stop ``ids`` from synchronous code; ``options`` go to :meth:`BulkClient.from_env`."""
-
-    async def main() -> Report:
-        async with BulkClient.from_env(**options) as client:
-            return await client.stop(kind, ids)
-
-    return _run(main())
+def stop_sync(
+    kind: Kind,
+    ids: Iterable[str],
+    *,
+    profile: str | None = None,
+    resource_group: str | None = None,
+    limits: Limits | None = None,
+    retry: RetryPolicy | None = None,
+    options: RunOptions | None = None,
+    listener: Listener | None = None,
+    deadline: float | None = None,
+) -> Report:
+    """Stop ``ids`` from synchronous code; the arguments are those of :func:`delete_sync`."""
+    client = _client(profile, resource_group, limits, retry, options, listener)
+    return _run(_with(client, lambda: client.stop(kind, ids, deadline=deadline)))
 
 
 def plan_sync(
@@ -39,15 +64,40 @@ def plan_sync(
     ids: Iterable[str],
     *,
     target: Literal["DELETED", "STOPPED"] = "DELETED",
-    **options: Any,  # noqa: ANN401
+    profile: str | None = None,
+    resource_group: str | None = None,
+    listener: Listener | None = None,
 ) -> Plan:
-    """A dry run from synchronous code; ``options`` go to :meth:`BulkClient.from_env`."""
+    """A dry run from synchronous code; see :meth:`BulkClient.plan`."""
+    client = _client(profile, resource_group, None, None, None, listener)
+    return _run(_with(client, lambda: client.plan(kind, ids, target=target)))
 
-    async def main() -> Plan:
-        async with BulkClient.from_env(**options) as client:
-            return await client.plan(kind, ids, target=target)
 
-    return _run(main())
+def _client(
+    profile: str | None,
+    resource_group: str | None,
+    limits: Limits | None,
+    retry: RetryPolicy | None,
+    options: RunOptions | None,
+    listener: Listener | None,
+) -> BulkClient:
+    settings: dict[str, Any] = {}
+    if resource_group is not None:
+        settings["resource_group"] = resource_group
+    return BulkClient.from_env(
+        profile=profile,
+        limits=limits,
+        retry=retry,
+        options=options,
+        listener=listener,
+        **settings,
+    )
+
+
+async def _with(client: BulkClient, call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``'s result, the client closed afterwards."""
+    async with client:
+        return await call()
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:

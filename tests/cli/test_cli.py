@@ -121,7 +121,7 @@ def test_ndjson_streams_one_line_per_item_and_report_writes_a_file(cli, sim, tmp
 
 def test_selection_by_status_scenario_and_age(cli, sim):
     """--status, --scenario-id and --older-than select through the list endpoint."""
-    now = sim.clock()
+    now = sim.clock.time()
     sim.put(
         "executions", "old-train", "COMPLETED", scenario_id="train", created_at=now - 10 * 86400
     )
@@ -154,7 +154,7 @@ def test_selection_by_status_scenario_and_age(cli, sim):
 
 def test_selection_by_completion_age(cli, sim):
     """--age-field completion measures age from completionTime; running items never match."""
-    now = sim.clock()
+    now = sim.clock.time()
     sim.put("executions", "done-long", "COMPLETED", completion_time=now - 3 * 86400)
     sim.put("executions", "done-soon", "COMPLETED", completion_time=now - 60)
     sim.put("executions", "still-run", "RUNNING", created_at=now - 30 * 86400)

@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from aicore_bulk import (
+    AiohttpTransport,
     ClientCredentials,
     ItemsFailedError,
     Limits,
@@ -21,19 +22,17 @@ from aicore_bulk import (
 from aicore_bulk._cli._progress import Progress
 from aicore_bulk._events import ItemSettled, PlanReady
 from aicore_bulk._report import ItemResult
+from aicore_bulk.testing import VirtualClock
 
 
 async def test_concurrent_callers_share_one_token_fetch(aicore_server, aicore_simulator):
     """However many requests wait for a token, one fetch serves them all."""
-    from aicore_bulk import AiohttpTransport  # noqa: PLC0415
-
     creds = aicore_server.credentials
     auth = ClientCredentials(
         aicore_server.token_url,
         creds.client_id,
         creds.client_secret,
         clock=aicore_simulator.clock,
-        sleep=asyncio.sleep,
     )
     transport = AiohttpTransport()
     try:
@@ -63,14 +62,14 @@ async def test_a_401_refreshes_the_token_once_and_goes_on(client, aicore_simulat
     assert aicore_simulator.statistics().requests["token"] >= 2
 
 
-async def test_a_rate_cap_spaces_requests(make_client, aicore_simulator, simulated_sleep):
+async def test_a_rate_cap_spaces_requests(make_client, aicore_simulator, aicore_clock):
     """With Limits(rate=r), n requests take at least (n - 1) / r seconds."""
     ids = aicore_simulator.seed("executions", 2_000, statuses={"DEAD": 1})
     async with make_client(limits=Limits(concurrency=8, rate=4.0)) as client:
         report = await client.delete("executions", ids)
 
     assert report.ok
-    assert simulated_sleep.slept >= (report.summary.requests - 1) / 4.0 - 1e-6
+    assert aicore_clock.slept >= (report.summary.requests - 1) / 4.0 - 1e-6
 
 
 async def test_timeouts_are_reread_resent_then_reported_unknown():
@@ -94,9 +93,6 @@ async def test_timeouts_are_reread_resent_then_reported_unknown():
             )
         raise TransportError("timeout", "no answer within 30 s")
 
-    async def no_sleep(_):
-        await asyncio.sleep(0)
-
     async with BulkClient(
         base_url="https://api.example.com",
         resource_group="g",
@@ -104,7 +100,7 @@ async def test_timeouts_are_reread_resent_then_reported_unknown():
         client_id="c",
         client_secret="s",
         transport=MockTransport(handler),
-        sleep=no_sleep,
+        clock=VirtualClock(),
         retry=RetryPolicy(attempts=3),
     ) as client:
         report = await client.delete("executions", ["e-0001"])
@@ -164,7 +160,9 @@ async def test_a_token_endpoint_that_dies_mid_run_leaves_a_complete_report(
             assert not deleted
 
 
-async def test_a_throttled_stop_goes_again_before_the_plans_deletes(make_client, aicore_simulator):
+async def test_a_throttled_stop_goes_again_before_the_plans_deletes(
+    make_client, aicore_simulator, aicore_clock
+):
     """A stop answered 429 is sent again right after the pause, not behind every delete.
 
     Each stop starts a wait of its own; sent last, it would add that whole wait to the run.
@@ -172,8 +170,7 @@ async def test_a_throttled_stop_goes_again_before_the_plans_deletes(make_client,
     aicore_simulator.seed("executions", 300, statuses={"RUNNING": 1})
     aicore_simulator.seed("executions", 1_000, statuses={"COMPLETED": 1})
     sent: list[set[str]] = []
-    client = make_client(limits=Limits(concurrency=1))
-    inner = client._transport
+    inner = AiohttpTransport()
 
     class ThrottleSecondChange:
         async def send(self, request):
@@ -187,7 +184,9 @@ async def test_a_throttled_stop_goes_again_before_the_plans_deletes(make_client,
         async def aclose(self):
             await inner.aclose()
 
-    client._transport = ThrottleSecondChange()
+    client = make_client(
+        limits=Limits(concurrency=1), transport=aicore_clock.track(ThrottleSecondChange())
+    )
     async with client:
         report = await client.delete("executions", list(aicore_simulator.states("executions")))
 

@@ -148,7 +148,7 @@ async def test_dry_run_sends_no_change(client, aicore_simulator):
 async def test_few_ids_in_a_big_tenant_are_read_one_by_one(make_client, aicore_simulator):
     """When the tenant is larger than the IDs need, single reads beat listing it all."""
     ids = aicore_simulator.seed("executions", 3_000, statuses={"DEAD": 1})
-    async with make_client(page_size=1_000) as client:
+    async with make_client(run_options={"page_size": 1_000}) as client:
         report = await client.delete("executions", ids[:2])
 
     stats = aicore_simulator.statistics()
@@ -176,7 +176,7 @@ async def test_a_selection_brings_its_statuses_so_the_group_is_listed_once(
 ):
     """A selection given whole to its client is not listed again; its statuses plan the run."""
     ids = aicore_simulator.seed("executions", 2_500, statuses={"COMPLETED": 3, "DEAD": 1})
-    async with make_client(page_size=1_000) as client:
+    async with make_client(run_options={"page_size": 1_000}) as client:
         report = await client.delete("executions", client.select("executions", Selection()))
 
     stats = aicore_simulator.statistics()
@@ -190,7 +190,7 @@ async def test_running_items_of_a_selection_are_stopped_first(make_client, aicor
     """Statuses from the selection route running items through a stop, as read ones do."""
     ids = aicore_simulator.seed("executions", 500, statuses={"COMPLETED": 4, "RUNNING": 1})
     before = [aicore_simulator.state("executions", i).status for i in ids]
-    async with make_client(page_size=1_000) as client:
+    async with make_client(run_options={"page_size": 1_000}) as client:
         report = await client.delete("executions", client.select("executions", Selection()))
 
     stats = aicore_simulator.statistics()
@@ -203,7 +203,10 @@ async def test_running_items_of_a_selection_are_stopped_first(make_client, aicor
 async def test_a_selection_from_another_client_is_read_again(make_client, aicore_simulator):
     """Statuses listed by another client (maybe another resource group) are not trusted."""
     ids = aicore_simulator.seed("executions", 300, statuses={"DEAD": 1})
-    async with make_client(page_size=1_000) as lister, make_client(page_size=1_000) as cleaner:
+    async with (
+        make_client(run_options={"page_size": 1_000}) as lister,
+        make_client(run_options={"page_size": 1_000}) as cleaner,
+    ):
         report = await cleaner.delete("executions", lister.select("executions", Selection()))
 
     assert report.ok
@@ -230,7 +233,7 @@ async def test_stop_wait_has_a_deadline(make_client, aicore_simulator):
     aicore_simulator.put("executions", "done-0001", "COMPLETED")
     aicore_simulator.store.get("executions", "default", "stuck-001")  # settle now
     aicore_simulator.store.stop_delay = 10_000.0
-    async with make_client(stop_wait=30.0) as client:
+    async with make_client(run_options={"stop_wait": 30.0}) as client:
         report = await client.delete("executions", ["stuck-001", "done-0001"])
 
     results = {i.id: i for i in report}

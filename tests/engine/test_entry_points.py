@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import anyio
 import pytest
 
@@ -27,7 +25,9 @@ def test_delete_sync_runs_from_plain_python(monkeypatch):
     with serve_in_thread(sim) as server:
         for name, value in server.environment().items():
             monkeypatch.setenv(name, value)
-        report = aicore_bulk.delete_sync("executions", ids, poll_interval=0.01)
+        report = aicore_bulk.delete_sync(
+            "executions", ids, options=aicore_bulk.RunOptions(poll_interval=0.01)
+        )
 
     assert report.ok
     assert all(sim.state("executions", i).deleted for i in ids)
@@ -88,7 +88,6 @@ async def test_requests_in_flight_never_exceed_the_limit(
 ):
     """The simulator never sees more requests at once than the concurrency limit."""
     ids = aicore_simulator.seed("executions", 2_000, statuses={"DEAD": 1})
-    aicore_simulator.sleep = asyncio.sleep  # real latency, so requests overlap
     async with make_client(limits=Limits(concurrency=concurrency)) as client:
         report = await client.delete("executions", ids)
 
@@ -101,7 +100,7 @@ async def test_deadline_ends_the_run_with_every_item_accounted_for(make_client, 
     aicore_simulator.put("executions", "run-00001", "RUNNING")
     aicore_simulator.put("executions", "dead-0001", "DEAD")
     aicore_simulator.store.stop_delay = 10_000.0
-    async with make_client(stop_wait=100_000.0) as client:
+    async with make_client(run_options={"stop_wait": 100_000.0}) as client:
         report = await client.delete("executions", ["run-00001", "dead-0001"], deadline=0.5)
 
     results = {i.id: i for i in report}
@@ -122,7 +121,9 @@ async def test_an_interrupt_stops_sending_and_accounts_for_every_item(
             interrupt.set()
 
     async with make_client(
-        limits=Limits(concurrency=1), listener=interrupt_after_first_change, grace=1.0
+        limits=Limits(concurrency=1),
+        listener=interrupt_after_first_change,
+        run_options={"grace": 1.0},
     ) as client:
         report = await client.delete("executions", ids, interrupt=interrupt)
 

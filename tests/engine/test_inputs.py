@@ -11,6 +11,7 @@ from aicore_bulk import (
     InputError,
     Limits,
     RetryPolicy,
+    RunOptions,
 )
 
 SECRET = "s3cr3t-do-not-print"
@@ -81,6 +82,7 @@ def test_missing_or_bad_settings_are_configuration_errors(make_client, options, 
         ({"poll_interval": float("nan")}, "poll_interval"),
         ({"page_size": 1.5}, "page_size must be a whole number"),
         ({"grace": -1}, "grace"),
+        ({"batch_wait": -1}, "batch_wait"),
     ],
     ids=[
         "page-0",
@@ -90,12 +92,13 @@ def test_missing_or_bad_settings_are_configuration_errors(make_client, options, 
         "nan-poll",
         "half-page",
         "grace",
+        "batch-wait",
     ],
 )
-def test_bad_knobs_are_input_errors(make_client, options, message):
-    """Out-of-range knobs are refused when the client is built."""
+def test_bad_run_options_are_input_errors(options, message):
+    """Out-of-range run options are refused when they are built, before any client."""
     with pytest.raises(InputError, match=message):
-        make_client(**options)
+        RunOptions(**options)
 
 
 @pytest.mark.parametrize(
@@ -106,9 +109,13 @@ def test_bad_knobs_are_input_errors(make_client, options, message):
         (lambda: RetryPolicy(attempts=0), "attempts"),
         (lambda: Limits(concurrency="8"), "concurrency must be a whole number"),
         (lambda: Limits(concurrency=True), "concurrency must be a whole number"),
-        (lambda: RetryPolicy(timeout=float("inf")), "timeout must be a finite number"),
+        (
+            lambda: RetryPolicy(request_timeout=float("inf")),
+            "request_timeout must be a finite number",
+        ),
+        (lambda: RetryPolicy(wait_jitter=-1), "wait_jitter must be a finite number >= 0"),
     ],
-    ids=["concurrency", "rate", "attempts", "text", "bool", "endless-timeout"],
+    ids=["concurrency", "rate", "attempts", "text", "bool", "endless-timeout", "jitter"],
 )
 def test_limits_and_retry_policy_are_validated(factory, message):
     """Limits and RetryPolicy refuse nonsense values, with errors ``except BulkError`` catches."""
@@ -131,7 +138,7 @@ async def test_secrets_stay_out_of_reprs(make_client):
     """Neither the client secret nor a token appears in the client's repr."""
     async with make_client(client_secret=SECRET) as client:
         assert SECRET not in repr(client)
-        assert SECRET not in repr(client._auth)
+        assert SECRET not in repr(client._connection)
 
 
 async def test_a_static_bearer_token_is_used_as_given(aicore_server, aicore_simulator):

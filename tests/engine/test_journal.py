@@ -145,7 +145,7 @@ async def test_an_interrupted_run_is_finished_by_resume(make_client, aicore_simu
         if getattr(event, "operation", None) == "bulk" and getattr(event, "status", 0):
             interrupt.set()
 
-    async with make_client(grace=0.5) as first:
+    async with make_client(run_options={"grace": 0.5}) as first:
         cut = await first.delete(
             "executions", ids, journal=journal, interrupt=interrupt, listener=on_first_answer
         )

@@ -10,9 +10,8 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aicore_bulk import AiohttpTransport, BulkClient, Limits, Outcome
-from aicore_bulk.testing import Faults, ManualClock, Simulator, SimulatorConfig, serve
-from tests.engine.conftest import CountingTransport, VirtualTime
+from aicore_bulk import AiohttpTransport, BulkClient, Limits, Outcome, RunOptions
+from aicore_bulk.testing import Faults, Simulator, SimulatorConfig, VirtualClock, serve
 
 STATUSES = ["PENDING", "RUNNING", "COMPLETED", "DEAD", "STOPPING", "STOPPED", "UNKNOWN"]
 
@@ -29,16 +28,14 @@ fault_schedules = st.builds(
 
 
 async def cleanup(statuses, *, faults, concurrency, seed, duplicates, unknown, kind="executions"):
-    clock = ManualClock()
+    clock = VirtualClock()
     sim = Simulator(SimulatorConfig(faults=faults, seed=seed, shuffle_answers=True), clock=clock)
     ids = []
     for n, status in enumerate(statuses):
         sim.put(kind, f"item-{n:05d}", status)
         ids.append(f"item-{n:05d}")
     requested = ids + ids[:duplicates] + [f"gone-{n:04d}" for n in range(unknown)]
-    sleep = VirtualTime(clock)
-    transport = CountingTransport(AiohttpTransport())
-    sleep.transports.append(transport)
+    transport = clock.track(AiohttpTransport())
     async with (
         serve(sim) as server,
         BulkClient(
@@ -50,9 +47,7 @@ async def cleanup(statuses, *, faults, concurrency, seed, duplicates, unknown, k
             limits=Limits(concurrency=concurrency),
             transport=transport,
             clock=clock,
-            wall_clock=clock,
-            sleep=sleep,
-            poll_interval=1.0,
+            options=RunOptions(poll_interval=1.0),
         ) as client,
     ):
         report = await client.delete(kind, requested)
@@ -68,7 +63,7 @@ async def cleanup(statuses, *, faults, concurrency, seed, duplicates, unknown, k
     st.integers(0, 20),
     st.integers(0, 5),
 )
-def test_every_id_once_and_no_contract_violation(  # noqa: PLR0917 - hypothesis passes positionally
+def test_every_id_once_and_no_contract_violation(
     statuses, faults, concurrency, seed, dups, unknown
 ):
     """Whatever the faults, the cleanup keeps every invariant.

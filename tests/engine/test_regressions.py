@@ -6,7 +6,7 @@ import json
 
 import attrs
 
-from aicore_bulk import Limits, Outcome, Response
+from aicore_bulk import AiohttpTransport, Limits, Outcome, Response
 from aicore_bulk._models import CODE_STATUS_CONFLICT
 
 
@@ -43,7 +43,7 @@ async def test_a_failing_stopping_list_cannot_hang_the_run(make_client, aicore_s
     """If the STOPPING list keeps failing, the stop wait still runs out and the run ends."""
     aicore_simulator.put("executions", "run-00001", "RUNNING")
     aicore_simulator.store.stop_delay = 10_000.0
-    async with make_client(stop_wait=30.0) as client:
+    async with make_client(run_options={"stop_wait": 30.0}) as client:
 
         def break_lists(event):
             if getattr(event, "operation", None) == "bulk" and getattr(event, "status", 0) == 202:
@@ -69,7 +69,7 @@ async def test_a_clean_not_found_after_an_unsure_stop_is_already_absent(client, 
                 attrs.evolve(aicore_simulator.config.faults, truncated_bodies=0.0)
             )
             item = aicore_simulator.store.get("executions", "default", "run-00001")
-            item.status, item.deleted_at = "STOPPED", aicore_simulator.clock() - 3600
+            item.status, item.deleted_at = "STOPPED", aicore_simulator.clock.time() - 3600
 
     report = await client.delete("executions", ["run-00001"], listener=someone_else_deletes)
 
@@ -77,15 +77,16 @@ async def test_a_clean_not_found_after_an_unsure_stop_is_already_absent(client, 
     assert item.outcome is Outcome.ALREADY_ABSENT
 
 
-async def test_stops_re_planned_after_a_re_read_share_one_request(make_client, aicore_simulator):
+async def test_stops_re_planned_after_a_re_read_share_one_request(
+    make_client, aicore_simulator, aicore_clock
+):
     """100 stops answered "cannot be changed", still RUNNING when read again, go out together.
 
     (Re-planned one by one, each once went out in a request of its own: 100 requests.)
     """
     ids = aicore_simulator.seed("executions", 100, statuses={"RUNNING": 1})
     sizes: list[int] = []
-    client = make_client()
-    inner = client._transport
+    inner = AiohttpTransport()
 
     class RefuseFirstChange:
         async def send(self, request):
@@ -101,7 +102,7 @@ async def test_stops_re_planned_after_a_re_read_share_one_request(make_client, a
         async def aclose(self):
             await inner.aclose()
 
-    client._transport = RefuseFirstChange()
+    client = make_client(transport=aicore_clock.track(RefuseFirstChange()))
     async with client:
         report = await client.stop("executions", ids)
 

@@ -9,7 +9,7 @@ from aicore_bulk.testing import SimulatorConfig
 
 @pytest.fixture
 def tenant(aicore_simulator, aicore_clock):
-    now = aicore_clock()
+    now = aicore_clock.now
     sim = aicore_simulator
     sim.put(
         "executions",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aicore_bulk.testing import ManualClock, Simulator, SimulatorConfig
+from aicore_bulk.testing import Simulator, SimulatorConfig, VirtualClock
 
 STOPPABLE = {"PENDING", "RUNNING"}
 DELETABLE = {
@@ -226,7 +226,7 @@ async def test_running_items_change_by_themselves(
     api, aicore_simulator, aicore_clock, change_to, expected
 ):
     """A running item can complete, die or be stopped by somebody else at a set time."""
-    start = aicore_clock()
+    start = aicore_clock.now
     aicore_simulator.put(
         "executions", "run-0001", "RUNNING", change_at=start + 10, change_to=change_to
     )
@@ -242,7 +242,7 @@ async def test_running_items_change_by_themselves(
 async def test_a_stop_cancels_a_pending_change(api, aicore_simulator, aicore_clock):
     """Once stopped, an item no longer completes by itself."""
     aicore_simulator.put(
-        "executions", "run-0001", "RUNNING", change_at=aicore_clock() + 10, change_to="COMPLETED"
+        "executions", "run-0001", "RUNNING", change_at=aicore_clock.now + 10, change_to="COMPLETED"
     )
     await api.bulk("executions", [{"id": "run-0001", "targetStatus": "STOPPED"}])
 
@@ -269,7 +269,7 @@ async def test_a_refusal_after_an_unseen_change_is_a_race_not_a_violation(
 ):
     """A stop refused because the item completed after the client looked counts as a race."""
     aicore_simulator.put(
-        "executions", "run-0001", "RUNNING", change_at=aicore_clock() + 1, change_to="COMPLETED"
+        "executions", "run-0001", "RUNNING", change_at=aicore_clock.now + 1, change_to="COMPLETED"
     )
     await api.call("GET", "/lm/executions/run-0001")
     aicore_clock.advance(1)
@@ -352,7 +352,7 @@ async def test_deployments_accept_a_configuration_change_only_while_running(api,
 
 def test_put_rejects_ids_and_statuses_outside_the_contract():
     """Hand-made items must follow the ID pattern and the status enum."""
-    sim = Simulator(clock=ManualClock())
+    sim = Simulator(clock=VirtualClock())
     with pytest.raises(ValueError, match="ID pattern"):
         sim.put("executions", "x", "RUNNING")
     with pytest.raises(ValueError, match="unknown status"):

@@ -6,14 +6,14 @@ from collections import Counter
 
 import pytest
 
-from aicore_bulk.testing import Lifecycle, ManualClock, Simulator, SimulatorConfig
+from aicore_bulk.testing import Lifecycle, Simulator, SimulatorConfig, VirtualClock
 
 
 def test_seeding_is_deterministic_for_a_seed():
     """The same seed gives the same IDs and statuses; another seed does not."""
 
     def seeded(seed):
-        sim = Simulator(SimulatorConfig(seed=seed), clock=ManualClock())
+        sim = Simulator(SimulatorConfig(seed=seed), clock=VirtualClock())
         ids = sim.seed("executions", 500)
         return ids, {i: s.status for i, s in sim.states("executions").items()}
 
@@ -23,7 +23,7 @@ def test_seeding_is_deterministic_for_a_seed():
 
 def test_status_counts_follow_the_weights_exactly():
     """Counts split by largest remainder add up to the requested number."""
-    sim = Simulator(clock=ManualClock())
+    sim = Simulator(clock=VirtualClock())
     sim.seed("executions", 1000, statuses={"COMPLETED": 0.8, "RUNNING": 0.15, "DEAD": 0.05})
 
     counts = Counter(s.status for s in sim.states("executions").values())
@@ -33,7 +33,7 @@ def test_status_counts_follow_the_weights_exactly():
 
 def test_seeding_into_several_groups_and_kinds():
     """Each resource group and kind holds its own items."""
-    sim = Simulator(clock=ManualClock())
+    sim = Simulator(clock=VirtualClock())
     a = sim.seed("executions", 10, resource_group="team-a")
     b = sim.seed("deployments", 5, resource_group="team-b", statuses={"RUNNING": 1})
 
@@ -44,7 +44,7 @@ def test_seeding_into_several_groups_and_kinds():
 
 def test_seeded_properties_come_from_the_given_choices():
     """Scenarios, executables and ages come from the spec."""
-    clock = ManualClock()
+    clock = VirtualClock()
     sim = Simulator(clock=clock)
     sim.seed(
         "executions",
@@ -59,12 +59,12 @@ def test_seeded_properties_come_from_the_given_choices():
 
     assert {i.scenario_id for i in items} == {"only-one"}
     assert {i.executable_id for i in items} <= {"exe-1", "exe-2"}
-    assert all(3600 <= clock() - i.created_at <= 7200 for i in items)
+    assert all(3600 <= clock.now - i.created_at <= 7200 for i in items)
 
 
 def test_lifecycle_makes_running_items_change_over_time():
     """With a lifecycle, the chosen share of running items completes, dies or is stopped."""
-    clock = ManualClock()
+    clock = VirtualClock()
     sim = Simulator(
         SimulatorConfig(
             lifecycle=Lifecycle(complete=0.5, die=0.25, stopped_by_others=0.25, within=10.0)
@@ -89,7 +89,7 @@ def test_lifecycle_makes_running_items_change_over_time():
 )
 def test_bad_seed_specs_are_refused(kwargs):
     """Unknown statuses, all-zero weights and negative counts are refused."""
-    sim = Simulator(clock=ManualClock())
+    sim = Simulator(clock=VirtualClock())
     count = kwargs.pop("count", 10)
     with pytest.raises(ValueError):  # noqa: PT011 - attrs' messages vary by validator
         sim.seed("executions", count, **kwargs)

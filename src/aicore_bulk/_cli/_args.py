@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from aicore_bulk import Status, __version__
 from aicore_bulk._cli import _types as t
-from aicore_bulk._models import KINDS, Status
-from aicore_bulk._simulator._seed import DEFAULT_MIX
-from aicore_bulk._version import __version__
+from aicore_bulk._cli._types import KINDS
+from aicore_bulk.testing import DEFAULT_MIX
 
 
 class _NoPlainSecret(argparse.Action):

@@ -13,17 +13,12 @@ from typing import TextIO
 
 import attrs
 
+from aicore_bulk import BulkClient, Limits, RunOptions, Selection, Target
 from aicore_bulk._cli._exit import EXIT_OK
 from aicore_bulk._cli._run import run_with
 from aicore_bulk._cli._simulate import deployment_mix
-from aicore_bulk._client import BulkClient
-from aicore_bulk._models import KINDS, Limits, Target
-from aicore_bulk._selection import Selection
-from aicore_bulk._simulator._core import Simulator, SimulatorConfig
-from aicore_bulk._simulator._faults import Faults
-from aicore_bulk._simulator._rules import STATUSES
-from aicore_bulk._simulator._seed import DEFAULT_MIX
-from aicore_bulk._simulator._server import serve
+from aicore_bulk._cli._types import KINDS, STATUSES
+from aicore_bulk.testing import DEFAULT_MIX, Faults, Simulator, SimulatorConfig, serve
 
 #: A round trip to a cloud region, a gateway that throttles, and runs that take a while to stop.
 _DEMO_CONFIG = SimulatorConfig(
@@ -55,7 +50,7 @@ async def demo(args: argparse.Namespace) -> int:
                 client_secret=server.credentials.client_secret,
                 resource_group="default",
                 limits=Limits(concurrency=16),
-                poll_interval=0.5,
+                options=RunOptions(poll_interval=0.5),
             )
             async with client:
                 code = max(

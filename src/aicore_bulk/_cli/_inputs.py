@@ -7,8 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
-from aicore_bulk._errors import InputError
-from aicore_bulk._models import ID_PATTERN
+from aicore_bulk import InputError, is_valid_id
 
 #: What a valid ID looks like, for messages: "not valid" alone does not say what to fix.
 _ID_RULE: Final = "(4 to 64 letters, digits, '_', '.' or '-')"
@@ -23,7 +22,7 @@ def ids_from(arguments: Sequence[str], ids_file: str | None) -> Iterator[str]:
     file and line.
     """
     for position, item_id in enumerate(arguments, start=1):
-        if not ID_PATTERN.fullmatch(item_id):
+        if not is_valid_id(item_id):
             raise InputError(f"argument {position}: {_invalid(item_id)}")
         yield item_id
     if ids_file is not None:
@@ -48,7 +47,7 @@ def _read_file(path: str) -> Iterator[str]:
                 item_id = item_id.removeprefix("\ufeff")
             if not item_id:
                 continue
-            if not ID_PATTERN.fullmatch(item_id):
+            if not is_valid_id(item_id):
                 raise InputError(f"{name}:{number}: {_invalid(item_id)}")
             yield item_id
     except OSError as error:

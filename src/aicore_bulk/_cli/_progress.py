@@ -9,7 +9,7 @@ from typing import Final, TextIO
 
 import attrs
 
-from aicore_bulk._events import (
+from aicore_bulk import (
     Event,
     ItemSettled,
     PhaseDone,

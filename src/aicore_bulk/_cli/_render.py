@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from aicore_bulk._client import Plan
-from aicore_bulk._report import Report
+from aicore_bulk import Plan, Report
 
 _PATH_LABELS: Final = {
     "delete": "delete now",

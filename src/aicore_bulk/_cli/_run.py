@@ -17,6 +17,22 @@ from typing import Any, TextIO
 
 import anyio
 
+from aicore_bulk import (
+    BulkClient,
+    BulkError,
+    Event,
+    InputError,
+    Limits,
+    Plan,
+    Report,
+    RequestAnswered,
+    RetryPolicy,
+    RunDeclinedError,
+    RunOptions,
+    Selection,
+    Target,
+    read_journal,
+)
 from aicore_bulk._cli._exit import (
     EXIT_INTERRUPTED,
     EXIT_ITEMS,
@@ -28,14 +44,6 @@ from aicore_bulk._cli._exit import (
 from aicore_bulk._cli._inputs import ids_from
 from aicore_bulk._cli._progress import Progress
 from aicore_bulk._cli._render import plan_table, summary
-from aicore_bulk._client import BulkClient, Plan
-from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
-from aicore_bulk._events import Event, RequestAnswered
-from aicore_bulk._journal import Journal, RunRecord
-from aicore_bulk._models import Limits, Target
-from aicore_bulk._report import Report
-from aicore_bulk._retry import RetryPolicy
-from aicore_bulk._selection import Selection
 
 #: Deleting more than this many items asks first, in a terminal.
 CONFIRM_ABOVE = 100
@@ -60,11 +68,7 @@ async def run(args: argparse.Namespace) -> int:
 async def _resume(args: argparse.Namespace) -> int:
     """Finish a journaled run, in the resource group the journal names (unless told another)."""
     try:
-        journal = Journal.open(args.journal)
-        try:
-            run: RunRecord = journal.run()
-        finally:
-            journal.close()
+        run = read_journal(args.journal)
         client = _client(args, resource_group=run.resource_group)
     except BulkError as error:
         return fail(str(error), EXIT_USAGE)
@@ -227,9 +231,8 @@ def _client(args: argparse.Namespace, *, resource_group: str | None = None) -> B
     return BulkClient.from_env(
         profile=args.profile,
         limits=Limits(concurrency=args.concurrency, rate=args.rate),
-        retry=RetryPolicy(attempts=args.retries + 1, timeout=args.timeout),
-        stop_wait=args.stop_wait,
-        poll_interval=args.poll_interval,
+        retry=RetryPolicy(attempts=args.retries + 1, request_timeout=args.timeout),
+        options=RunOptions(stop_wait=args.stop_wait, poll_interval=args.poll_interval),
         **{name: value for name, value in settings.items() if value},
     )
 

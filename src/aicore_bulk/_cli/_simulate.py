@@ -7,11 +7,15 @@ import asyncio
 from collections.abc import Mapping
 
 from aicore_bulk._cli._exit import EXIT_OK
-from aicore_bulk._simulator._core import Simulator, SimulatorConfig
-from aicore_bulk._simulator._faults import Faults
-from aicore_bulk._simulator._rules import KINDS
-from aicore_bulk._simulator._seed import Lifecycle
-from aicore_bulk._simulator._server import RunningSimulator, serve_until_signal
+from aicore_bulk._cli._types import KINDS
+from aicore_bulk.testing import (
+    Faults,
+    Lifecycle,
+    RunningSimulator,
+    Simulator,
+    SimulatorConfig,
+    serve_until_signal,
+)
 
 
 def simulator_from_args(args: argparse.Namespace) -> Simulator:

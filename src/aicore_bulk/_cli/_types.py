@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from typing import Final
+from typing import Final, get_args
 
-from aicore_bulk._simulator._rules import STATUSES
+from aicore_bulk import Kind, Status
+
+#: The kinds and statuses, as the command line spells them.
+KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
+STATUSES: Final = tuple(status.value for status in Status)
 
 _DURATION: Final = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[smhdw])", re.ASCII)
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}

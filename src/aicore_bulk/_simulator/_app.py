@@ -161,7 +161,7 @@ async def _auth_and_faults(  # noqa: PLR0911 - one return per fault
     refusal, name = sim.faults.refusal()
     delay = sim.faults.delay()
     if delay > 0:
-        await sim.sleep(delay)
+        await sim.clock.sleep(delay)
     if refusal is not None and name is not None:
         sim.recorder.faults[name] += 1
         return _refuse(request, refusal)
@@ -199,7 +199,7 @@ def _refuse(request: web.Request, refusal: Refuse) -> web.Response:
     )
     if refusal.retry_after is not None:
         if sim.config.faults.retry_after == "http-date":
-            at = sim.clock() + retry_after_seconds(refusal.retry_after)
+            at = sim.clock.time() + retry_after_seconds(refusal.retry_after)
             response.headers["Retry-After"] = email.utils.formatdate(at, usegmt=True)
         else:
             response.headers["Retry-After"] = str(retry_after_seconds(refusal.retry_after))
@@ -478,7 +478,7 @@ def _reconfigure(
             _rules.conflict_message(item.status),
         )
     item.configuration_id = configuration_id
-    item.modified_at = sim.clock()
+    item.modified_at = sim.clock.time()
     return web.json_response(
         {"id": item_id, "message": "Deployment modification scheduled"}, status=202
     )

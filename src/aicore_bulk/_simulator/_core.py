@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import secrets
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
 from attrs import validators as v
 
+from aicore_bulk._clock import SYSTEM_CLOCK, Clock
 from aicore_bulk._simulator import _rules, _seed
 from aicore_bulk._simulator._faults import FaultPlan, Faults
 from aicore_bulk._simulator._rules import Kind
 from aicore_bulk._simulator._seed import Lifecycle, SeedSpec
 from aicore_bulk._simulator._stats import Recorder, Statistics
 from aicore_bulk._simulator._store import Item, Store
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @attrs.frozen(kw_only=True)
@@ -64,7 +60,7 @@ class SimulatorConfig:
 
 
 @attrs.frozen
-class ItemState:
+class ItemSnapshot:
     """The ground truth about one item, read without counting as a client's look."""
 
     status: str
@@ -85,8 +81,9 @@ class Simulator:
 
     Args:
         config: How the simulated service behaves.
-        clock: Seconds since the epoch; inject a manual clock to drive time in tests.
-        sleep: How latency faults wait; inject a recorder to test them without waiting.
+        clock: Where the simulated time comes from: its ``time()`` drives the items'
+            timeline and tokens, its ``sleep()`` the latency faults. Inject
+            ``aicore_bulk.testing.VirtualClock`` to drive time in tests.
 
     """
 
@@ -94,18 +91,18 @@ class Simulator:
         self,
         config: SimulatorConfig | None = None,
         *,
-        clock: Clock = time.time,
-        sleep: Sleep = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config or SimulatorConfig()
         self.clock = clock
-        self.sleep = sleep
         self.rng = random.Random(self.config.seed)
         self.store = Store(
-            clock=clock, stop_delay=self.config.stop_delay, delete_linger=self.config.delete_linger
+            clock=clock.time,
+            stop_delay=self.config.stop_delay,
+            delete_linger=self.config.delete_linger,
         )
         self.recorder = Recorder()
-        self.faults = FaultPlan(self.config.faults, clock, self.rng, clock())
+        self.faults = FaultPlan(self.config.faults, clock.time, self.rng, clock.time())
         self._tokens: dict[str, float] = {}
         self._request_ids = 0
 
@@ -127,7 +124,7 @@ class Simulator:
         seed_spec = SeedSpec(kind=kind, count=count, **spec)
         ids = []
         for item in _seed.generate(
-            seed_spec, rng=self.rng, now=self.clock(), lifecycle=self.config.lifecycle
+            seed_spec, rng=self.rng, now=self.clock.time(), lifecycle=self.config.lifecycle
         ):
             self.store.add(seed_spec.resource_group, item)
             ids.append(item.id)
@@ -157,7 +154,7 @@ class Simulator:
             raise ValueError(f"{item_id!r} does not match the AI API's ID pattern")
         if status not in _rules.STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        now = self.clock()
+        now = self.clock.time()
         created = now if created_at is None else created_at
         item = Item(
             id=item_id,
@@ -180,17 +177,21 @@ class Simulator:
         )
         self.store.add(resource_group, item)
 
-    def state(self, kind: Kind, item_id: str, resource_group: str = "default") -> ItemState | None:
+    def state(
+        self, kind: Kind, item_id: str, resource_group: str = "default"
+    ) -> ItemSnapshot | None:
         """The ground truth about one item now, or None once it is gone."""
         item = self.store.get(kind, resource_group, item_id)
         if item is None:
             return None
-        return ItemState(item.status, item.target_status, deleted=item.deleted_at is not None)
+        return ItemSnapshot(item.status, item.target_status, deleted=item.deleted_at is not None)
 
-    def states(self, kind: Kind, resource_group: str = "default") -> Mapping[str, ItemState]:
+    def states(self, kind: Kind, resource_group: str = "default") -> Mapping[str, ItemSnapshot]:
         """The ground truth about every item of a group that still exists."""
         return {
-            item.id: ItemState(item.status, item.target_status, deleted=item.deleted_at is not None)
+            item.id: ItemSnapshot(
+                item.status, item.target_status, deleted=item.deleted_at is not None
+            )
             for item in self.store.scan(kind, resource_group)
         }
 
@@ -210,15 +211,15 @@ class Simulator:
     def set_faults(self, faults: Faults) -> None:
         """Switch to other fault knobs from now on."""
         self.config = attrs.evolve(self.config, faults=faults)
-        self.faults = FaultPlan(faults, self.clock, self.rng, self.clock())
+        self.faults = FaultPlan(faults, self.clock.time, self.rng, self.clock.time())
 
     # What the HTTP layer calls.
 
     def issue_token(self) -> tuple[str, int]:
         """A new bearer token and its lifetime in whole seconds."""
         token = secrets.token_urlsafe(24)
-        self._tokens[token] = self.clock() + self.config.token_lifetime
-        expired = [t for t, until in self._tokens.items() if until <= self.clock()]
+        self._tokens[token] = self.clock.time() + self.config.token_lifetime
+        expired = [t for t, until in self._tokens.items() if until <= self.clock.time()]
         for stale in expired:
             del self._tokens[stale]
         return token, max(1, int(self.config.token_lifetime))
@@ -226,7 +227,7 @@ class Simulator:
     def token_valid(self, token: str) -> bool:
         """Whether a bearer token was issued here and has not expired."""
         until = self._tokens.get(token)
-        return until is not None and self.clock() < until
+        return until is not None and self.clock.time() < until
 
     def next_request_id(self) -> str:
         """A unique ID for an error body's ``requestId``."""

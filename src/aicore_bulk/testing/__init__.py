@@ -10,32 +10,42 @@ Start one in-process, seed it, point a client at it, and read back what happened
         ...  # talk to server.base_url with server.credentials
     assert sim.statistics().violation_count == 0
 
+:class:`VirtualClock` is the one fake time: give it to the simulator and to the client
+(``BulkClient(clock=clock, transport=clock.track(AiohttpTransport()))``) and stop waits,
+polls and ``Retry-After`` pauses take no real time.
+
 With pytest, add ``pytest_plugins = ["aicore_bulk.testing.pytest_plugin"]`` to your
-``conftest.py`` for the ``aicore_simulator`` and ``aicore_server`` fixtures.
+``conftest.py`` for the ``aicore_clock``, ``aicore_simulator`` and ``aicore_server`` fixtures.
 """
 
 from aicore_bulk._simulator._app import build_app
-from aicore_bulk._simulator._clock import ManualClock
-from aicore_bulk._simulator._core import Credentials, ItemState, Simulator, SimulatorConfig
+from aicore_bulk._simulator._core import Credentials, ItemSnapshot, Simulator, SimulatorConfig
 from aicore_bulk._simulator._faults import Faults
 from aicore_bulk._simulator._seed import DEFAULT_MIX, Lifecycle, SeedSpec
-from aicore_bulk._simulator._server import RunningSimulator, serve, serve_in_thread
+from aicore_bulk._simulator._server import (
+    RunningSimulator,
+    serve,
+    serve_in_thread,
+    serve_until_signal,
+)
 from aicore_bulk._simulator._stats import Statistics, Violation
+from aicore_bulk.testing._clock import VirtualClock
 
 __all__ = [
     "DEFAULT_MIX",
     "Credentials",
     "Faults",
-    "ItemState",
+    "ItemSnapshot",
     "Lifecycle",
-    "ManualClock",
     "RunningSimulator",
     "SeedSpec",
     "Simulator",
     "SimulatorConfig",
     "Statistics",
     "Violation",
+    "VirtualClock",
     "build_app",
     "serve",
     "serve_in_thread",
+    "serve_until_signal",
 ]

@@ -2,8 +2,9 @@
 
 Enable them with ``pytest_plugins = ["aicore_bulk.testing.pytest_plugin"]`` in ``conftest.py``.
 
-Needs pytest-asyncio. ``aicore_simulator`` is a fresh :class:`~aicore_bulk.testing.Simulator`
-on a manual clock; ``aicore_server`` serves it on a free loopback port for the test's duration.
+Needs pytest-asyncio. ``aicore_clock`` is a :class:`~aicore_bulk.testing.VirtualClock`;
+``aicore_simulator`` is a fresh :class:`~aicore_bulk.testing.Simulator` on that clock;
+``aicore_server`` serves it on a free loopback port for the test's duration.
 Override ``aicore_simulator_config`` to change knobs for a module or a test.
 """
 
@@ -14,15 +15,15 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from aicore_bulk._simulator._clock import ManualClock
 from aicore_bulk._simulator._core import Simulator, SimulatorConfig
 from aicore_bulk._simulator._server import RunningSimulator, serve
+from aicore_bulk.testing._clock import VirtualClock
 
 
 @pytest.fixture
-def aicore_clock() -> ManualClock:
-    """The clock the simulator reads: advance it instead of sleeping."""
-    return ManualClock()
+def aicore_clock() -> VirtualClock:
+    """Virtual time for the simulator (and your client): sleeps take no real time."""
+    return VirtualClock()
 
 
 @pytest.fixture
@@ -33,9 +34,9 @@ def aicore_simulator_config() -> SimulatorConfig:
 
 @pytest.fixture
 def aicore_simulator(
-    aicore_simulator_config: SimulatorConfig, aicore_clock: ManualClock
+    aicore_simulator_config: SimulatorConfig, aicore_clock: VirtualClock
 ) -> Simulator:
-    """A fresh, empty simulator on the manual clock."""
+    """A fresh, empty simulator on the virtual clock."""
     return Simulator(aicore_simulator_config, clock=aicore_clock)
 
 

@@ -1,0 +1,118 @@
+"""The book of a run: every item's state, and where an outcome goes when it is final.
+
+An outcome is written once (the first one stands), then told to the listener and marked for
+the journal; the journal is written in one transaction per batch of changes
+(:meth:`ItemBook.write_journal`), not per item.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from aicore_bulk._events import Event, ItemSettled, Listener
+from aicore_bulk._gc import collector_paused
+from aicore_bulk._journal import ItemRecord, Journal
+from aicore_bulk._models import Outcome, Status
+from aicore_bulk._report import ItemResult
+from aicore_bulk._transitions import ItemState, at_end
+
+
+@attrs.define(eq=False)
+class ItemBook:
+    """The items of one run, by ID in input order, and their listener and journal."""
+
+    items: dict[str, ItemState]
+    listener: Listener | None = None
+    #: Where outcomes are written as they settle (see :mod:`aicore_bulk._journal`).
+    journal: Journal | None = None
+    #: Items whose outcome or flags changed since the journal was last written.
+    _unwritten: dict[str, None] = attrs.field(factory=dict, init=False)
+
+    def settle(self, item_id: str, outcome: Outcome, code: str | None, message: str | None) -> None:
+        """Give the item its final outcome, unless it has one already."""
+        state = self.items[item_id]
+        if state.outcome is not None:
+            return
+        state.outcome, state.code, state.message = outcome, code, message
+        if self.journal is not None:
+            self._unwritten[item_id] = None
+        if self.listener is not None:
+            self.listener(ItemSettled(self.result(item_id)))
+
+    def touch(self, item_ids: list[str]) -> None:
+        """These items' flags or status changed: write them with the next journal write."""
+        if self.journal is not None:
+            self._unwritten.update(dict.fromkeys(item_ids))
+
+    def write_journal(self) -> None:
+        """Write what changed since the last time, in one transaction."""
+        if self.journal is None or not self._unwritten:
+            return
+        ids, self._unwritten = self._unwritten, {}
+        self.journal.record(self.record(item_id) for item_id in ids)
+
+    def emit(self, event: Event) -> None:
+        """Tell the listener, if there is one."""
+        if self.listener is not None:
+            self.listener(event)
+
+    def finish(self, reason: str) -> None:
+        """Settle whatever is still open when the run ends early."""
+        for item_id, state in self.items.items():
+            settle = at_end(state, reason)
+            if settle is not None:
+                self.settle(item_id, *settle)
+        self.write_journal()
+
+    def record(self, item_id: str) -> ItemRecord:
+        """One item's fate and flags, for the journal."""
+        state = self.items[item_id]
+        return ItemRecord(
+            id=item_id,
+            outcome=state.outcome,
+            code=state.code,
+            message=state.message,
+            attempts=state.attempts,
+            status=state.status.value if state.status is not None else None,
+            unconfirmed=state.unconfirmed,
+            delete_unsure=state.delete_unsure,
+            stopped_by_us=state.stopped_by_us,
+            in_flight=state.in_flight,
+        )
+
+    def result(self, item_id: str) -> ItemResult:
+        """One item's result as the report shows it."""
+        return _result(item_id, self.items[item_id])
+
+    def take_results(self) -> list[ItemResult]:
+        """Every item's result in input order; the book lets go of the items as it goes.
+
+        The run is over: a million states and a million results held at once would double
+        the memory the report takes to make.
+        """
+        results = []
+        with collector_paused():
+            while self.items:
+                results.append(_result(*self.items.popitem()))  # the last first: O(1) each
+        results.reverse()
+        return results
+
+
+def _result(item_id: str, state: ItemState) -> ItemResult:
+    # Positional, and the status as the str it is (a StrEnum's .value is a slow property):
+    # this runs once per item of every report.
+    status = state.status
+    return ItemResult(
+        item_id,
+        state.outcome or Outcome.UNKNOWN,
+        state.code,
+        state.message,
+        state.attempts,
+        _STATUS_TEXT[status] if status is not None else None,
+    )
+
+
+#: Each status's plain text.
+_STATUS_TEXT: Final = {status: status.value for status in Status}

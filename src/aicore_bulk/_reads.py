@@ -1,0 +1,125 @@
+"""Every status read of a run, in one place: ``$count``, the list, single reads, STOPPING.
+
+A read costs requests, and there are two ways to learn statuses: list the whole resource
+group (``ceil(group size / page_size)`` requests) or read each item (one request each).
+:class:`StatusReader` picks the cheaper one every time, from the group's size that
+``$count`` gave at the start. Whatever a list shows about other items the run tracks is
+news about them too, and is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import anyio
+import attrs
+
+from aicore_bulk._api import Api
+from aicore_bulk._caller import Failure
+from aicore_bulk._errors import AuthenticationError, BulkError, ServiceError
+from aicore_bulk._models import Kind, Status
+from aicore_bulk._transitions import ItemState
+
+#: One item's read: its status, None (not found), or why it could not be read.
+Read = Status | None | Failure
+
+
+@attrs.define(eq=False)
+class StatusReader:
+    """Reads statuses of one kind in one resource group into the run's items."""
+
+    api: Api
+    kind: Kind
+    items: dict[str, ItemState]
+    page_size: int
+    #: Items in the resource group (from ``$count``): what listing it costs.
+    group_size: int = attrs.field(default=0, init=False)
+
+    async def count(self) -> None:
+        """Learn the group's size (``$count``)."""
+        self.group_size = await self.api.count(self.kind)
+
+    async def read_all(self) -> list[tuple[str, Failure]]:
+        """Every item's status, by the cheaper way; returns the items that could not be read.
+
+        Raises:
+            ServiceError: The statuses could not be listed.
+        """
+        if self._cheaper_to_list(len(self.items)):
+            # Straight into the items: a million-entry dict of reads would only add to the peak.
+            await self._list_into_items()
+            return []
+        unreadable = []
+        for item_id, read in (await self.read(self.items)).items():
+            if isinstance(read, Failure):
+                unreadable.append((item_id, read))
+            else:
+                self.items[item_id].status = read
+        return unreadable
+
+    async def read(self, ids: Iterable[str]) -> dict[str, Read]:
+        """Statuses of ``ids`` by the cheaper way: list the whole group, or read each.
+
+        An item the list does not show does not exist (here): its status is None.
+        """
+        wanted = list(ids)
+        if self._cheaper_to_list(len(wanted)):
+            found: dict[str, Read] = dict.fromkeys(wanted)
+            await self._list_into_items(found)
+            return found
+        results: dict[str, Read] = {}
+        errors: list[BulkError] = []
+
+        async def read_one(item_id: str) -> None:
+            try:
+                results[item_id] = await self.api.get_status(self.kind, item_id)
+            except BulkError as error:  # raised plainly below, not in an exception group
+                errors.append(error)
+
+        async with anyio.create_task_group() as group:
+            for item_id in wanted:
+                group.start_soon(read_one, item_id)
+        if errors:
+            raise errors[0]
+        return results
+
+    async def stopping(self) -> set[str] | None:
+        """The IDs listed as STOPPING now; None when the list could not be read.
+
+        Raises:
+            AuthenticationError: The credentials stopped working: the run cannot go on.
+        """
+        listed: set[str] = set()
+        try:
+            async for page in self.api.list_statuses(
+                self.kind, status=Status.STOPPING, page_size=self.page_size
+            ):
+                for item_id, _ in page:
+                    listed.add(item_id)
+                    tracked = self.items.get(item_id)
+                    if tracked is not None and tracked.outcome is None:
+                        tracked.status = Status.STOPPING  # news about queued changes, too
+        except AuthenticationError:
+            raise
+        except ServiceError:
+            return None
+        return listed
+
+    def _cheaper_to_list(self, count: int) -> bool:
+        """Whether listing the whole group costs fewer requests than ``count`` single reads."""
+        return max(1, math.ceil(self.group_size / self.page_size)) < count
+
+    async def _list_into_items(self, found: dict[str, Read] | None = None) -> None:
+        """List the whole group: ``found``'s items get their status (None: not listed).
+
+        Everything else the list shows is news about other items we track, too.
+        """
+        async for page in self.api.list_statuses(self.kind, page_size=self.page_size):
+            for item_id, status in page:
+                if found is not None and item_id in found:
+                    found[item_id] = status
+                    continue
+                tracked = self.items.get(item_id)
+                if tracked is not None and tracked.outcome is None:
+                    tracked.status = status

@@ -1,0 +1,419 @@
+"""One run, in order, in one place.
+
+::
+
+    intake -> resolve -> route (plan) -> confirm -> journal -> dispatch -> report
+
+* **intake**: distinct, checked IDs in input order (``_intake``);
+* **resolve**: the token first (bad credentials fail before anything else), the bulk
+  capability (once per client), the group's size, then every item's status;
+* **route**: every item's route; those that need nothing are settled now;
+* **confirm**: the caller may decline the :class:`~aicore_bulk.Plan`: nothing is changed;
+* **journal**: written before the first change, so a kill from then on can be resumed;
+* **dispatch**: the changes, under the deadline and the interruption;
+* **report**: every item exactly once.
+
+:func:`execute`, :func:`dry_run` and :func:`resume` are the three ways through it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
+
+import anyio
+import attrs
+
+from aicore_bulk._api import Api
+from aicore_bulk._auth import Auth
+from aicore_bulk._book import ItemBook
+from aicore_bulk._caller import Caller
+from aicore_bulk._clock import Clock
+from aicore_bulk._dispatcher import Dispatcher
+from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
+from aicore_bulk._events import Event, Listener, PhaseDone, PlanReady
+from aicore_bulk._intake import Ids, intake_states
+from aicore_bulk._journal import Journal, RunRecord
+from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Status, Target
+from aicore_bulk._queue import ChangeQueue
+from aicore_bulk._rate import Pacer
+from aicore_bulk._reads import StatusReader
+from aicore_bulk._report import ItemResult, Plan, PlannedItem, Report
+from aicore_bulk._retry import RetryBudget, RetryPolicy
+from aicore_bulk._routing import Routed, route_items
+from aicore_bulk._selection import Selection, select_statuses
+from aicore_bulk._stop_wait import StopWait
+from aicore_bulk._transitions import Goal, ItemState
+from aicore_bulk._transport import Transport
+
+JournalPath = str | os.PathLike[str]
+#: Called with the plan before the first change; False declines the run.
+Confirm = Callable[[Plan], bool | Awaitable[bool]]
+
+#: Retries a run may spend however small it is; it gets two more per 50 items.
+_BASE_BUDGET: Final = 20
+
+
+@attrs.define(eq=False)
+class Connection:
+    """What every run of one client shares: where, as whom, how hard, and when."""
+
+    base_url: str
+    resource_group: str
+    transport: Transport
+    auth: Auth
+    limits: Limits
+    retry: RetryPolicy
+    options: RunOptions
+    clock: Clock
+    #: Receives the events of every run of the client.
+    listener: Listener | None
+    #: Which kinds the bulk endpoint takes, read from ``/lm/meta`` by the first run.
+    bulk: dict[Kind, bool] | None = None
+
+    def caller(self, *, listener: Listener | None, items: int) -> Caller:
+        """A fresh caller for one run: its own pacer, limiter, budget and counters."""
+        return Caller(
+            transport=self.transport,
+            auth=self.auth,
+            pacer=Pacer(self.clock, self.limits.rate, adaptive=self.limits.adaptive),
+            limiter=anyio.CapacityLimiter(self.limits.concurrency),
+            retry=self.retry,
+            budget=RetryBudget(_budget(self.retry, items)),
+            clock=self.clock,
+            listener=listener,
+        )
+
+    def api(self, caller: Caller) -> Api:
+        """The AI API of this client's resource group, spoken through ``caller``."""
+        return Api(caller, self.base_url, self.resource_group)
+
+    async def selected(self, kind: Kind, selection: Selection) -> AsyncIterator[tuple[str, Status]]:
+        """The items a selection takes, with the status each was listed with."""
+        caller = self.caller(listener=None, items=0)
+        await self.auth.token(self.transport)
+        async for pair in select_statuses(
+            self.api(caller),
+            kind,
+            selection,
+            page_size=self.options.page_size,
+            now=self.clock.time,
+        ):
+            yield pair
+
+
+async def execute(
+    connection: Connection,
+    kind: Kind,
+    ids: Ids,
+    target: Target,
+    *,
+    deadline: float | None,
+    confirm: Confirm | None,
+    interrupt: anyio.Event | None,
+    listener: Listener | None,
+    journal: JournalPath | None,
+) -> Report:
+    """Stop or delete ``ids``: the whole run, from intake to report."""
+    started = connection.clock.monotonic()
+    if journal is not None:
+        Journal.check_new(journal)
+    states, duplicates, listed = await intake_states(ids, connection, kind)
+    run = await Run.prepare(
+        connection, Goal(kind, target), states, listener=listener, statuses_known=listed
+    )
+    routed = run.route()
+    if confirm is not None:
+        plan = run.plan(routed, duplicates=duplicates)
+        verdict = confirm(plan)
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+        if not verdict:
+            raise RunDeclinedError("the run was declined; nothing was changed", plan=plan)
+    if journal is not None:
+        run.book.journal = Journal.create(
+            journal,
+            RunRecord(
+                kind=kind,
+                target=target,
+                resource_group=connection.resource_group,
+                base_url=connection.base_url,
+                duplicates=duplicates,
+                plan={route.value: n for route, n in routed.counts.items()},
+            ),
+            states,
+            (run.book.record(i) for i, state in states.items() if state.outcome),
+        )
+    try:
+        interrupted = await run.dispatch(routed, deadline=deadline, interrupt=interrupt)
+    finally:
+        if run.book.journal is not None:
+            run.book.journal.close()
+    results = tuple(run.book.take_results())
+    return run.report(results, duplicates=duplicates, started=started, interrupted=interrupted)
+
+
+async def dry_run(
+    connection: Connection, kind: Kind, ids: Ids, target: Target, *, listener: Listener | None
+) -> Plan:
+    """What :func:`execute` would do, learned by reading only."""
+    states, duplicates, listed = await intake_states(ids, connection, kind)
+    run = await Run.prepare(
+        connection, Goal(kind, target), states, listener=listener, statuses_known=listed
+    )
+    return run.plan(run.route(), duplicates=duplicates)
+
+
+async def resume(
+    connection: Connection,
+    journal: JournalPath,
+    *,
+    deadline: float | None,
+    interrupt: anyio.Event | None,
+    listener: Listener | None,
+) -> Report:
+    """Finish the run a journal recorded; items it settled for good are not sent again."""
+    started = connection.clock.monotonic()
+    book = Journal.open(journal)
+    try:
+        record = book.run()
+        for name, theirs, ours in (
+            ("resource group", record.resource_group, connection.resource_group),
+            ("service", record.base_url, connection.base_url),
+        ):
+            if theirs != ours:
+                raise InputError(
+                    f"journal {book.path} belongs to {name} {theirs!r}, this client uses {ours!r}"
+                )
+        recorded = book.items()
+        still_open = {
+            entry.result.id: ItemState.resumed(
+                attempts=entry.result.attempts,
+                unconfirmed=entry.unconfirmed,
+                delete_unsure=entry.delete_unsure,
+                stopped_by_us=entry.stopped_by_us,
+            )
+            for entry in recorded
+            if entry.open
+        }
+        run = await Run.prepare(
+            connection, Goal(record.kind, record.target), still_open, listener=listener
+        )
+        run.book.journal = book
+        routed = run.route()
+        run.book.write_journal()
+        interrupted = await run.dispatch(routed, deadline=deadline, interrupt=interrupt)
+    finally:
+        book.close()
+    fresh = iter(run.book.take_results())  # the open items, in the journal's order
+    results = tuple(next(fresh) if entry.open else entry.result for entry in recorded)
+    return run.report(
+        results,
+        duplicates=record.duplicates,
+        started=started,
+        interrupted=interrupted,
+        carried_over=sum(not entry.open for entry in recorded),
+    )
+
+
+@attrs.define(eq=False)
+class Run:
+    """The parts of one run of one kind in one resource group, wired together."""
+
+    connection: Connection
+    goal: Goal
+    caller: Caller
+    book: ItemBook
+    reader: StatusReader
+    dispatcher: Dispatcher
+
+    @classmethod
+    async def prepare(
+        cls,
+        connection: Connection,
+        goal: Goal,
+        states: dict[str, ItemState],
+        *,
+        listener: Listener | None,
+        statuses_known: bool = False,
+    ) -> Run:
+        """Wire a run for these items and resolve their statuses.
+
+        ``statuses_known``: the items came from the client's own selection, with the
+        statuses it listed them with moments ago; they are not listed again.
+
+        Raises:
+            AuthenticationError: The credentials were refused (nothing else was sent).
+            ServiceError: The statuses could not be read; nothing has been changed.
+        """
+        events = _fan_out(connection.listener, listener)
+        caller = connection.caller(listener=events, items=len(states))
+        # The token first: bad credentials fail here, before anything else is sent.
+        await connection.auth.token(connection.transport)
+        api = connection.api(caller)
+        if connection.bulk is None:
+            connection.bulk = await api.bulk_capabilities()
+        options = connection.options
+        book = ItemBook(states, listener=events)
+        reader = StatusReader(api, goal.kind, states, options.page_size)
+        dispatcher = Dispatcher(
+            goal=goal,
+            api=api,
+            book=book,
+            reader=reader,
+            queue=ChangeQueue(options.batch_wait),
+            stop_wait=StopWait(book, reader, connection.clock, options.stop_wait),
+            clock=connection.clock,
+            concurrency=connection.limits.concurrency,
+            budget=caller.budget,
+            halt_caller=caller.halt,
+            poll_interval=options.poll_interval,
+            bulk=connection.bulk[goal.kind],
+        )
+        run = cls(connection, goal, caller, book, reader, dispatcher)
+        if states:
+            await run._resolve(statuses_known=statuses_known)
+        return run
+
+    async def _resolve(self, *, statuses_known: bool) -> None:
+        await self.reader.count()
+        if not statuses_known:
+            for item_id, failure in await self.reader.read_all():
+                message = f"could not read its status: {failure.message}"
+                self.book.settle(item_id, Outcome.FAILED, None, message)
+        self.book.emit(PhaseDone("resolve"))
+
+    def route(self) -> Routed:
+        """Give every item its route (see :mod:`aicore_bulk._routing`)."""
+        routed = route_items(self.goal, self.book)
+        self.book.emit(
+            PlanReady(
+                kind=self.goal.kind,
+                target=self.goal.target,
+                paths={route.value: n for route, n in routed.counts.items()},
+                total=len(self.book.items),
+                requests=routed.requests(batch=self.dispatcher.batch_size),
+            )
+        )
+        return routed
+
+    def plan(self, routed: Routed, *, duplicates: int) -> Plan:
+        """The plan a confirmation or a dry run shows."""
+        return Plan(
+            kind=self.goal.kind,
+            target=self.goal.target,
+            items=tuple(
+                PlannedItem(
+                    item_id,
+                    state.status.value if state.status else None,
+                    state.route or Route.SKIP,
+                    state.message,
+                )
+                for item_id, state in self.book.items.items()
+            ),
+            paths={route.value: n for route, n in routed.counts.items()},
+            requests=routed.requests(batch=self.dispatcher.batch_size),
+            reads=self.caller.counters.requests,
+            duplicates=duplicates,
+        )
+
+    async def dispatch(
+        self, routed: Routed, *, deadline: float | None, interrupt: anyio.Event | None
+    ) -> bool:
+        """Send the changes under the deadline and the interrupt; True when interrupted."""
+        clock, dispatcher = self.connection.clock, self.dispatcher
+        try:
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as side:
+                    if deadline is not None:
+                        side.start_soon(_expire, clock, deadline, scope)
+                    if interrupt is not None:
+                        side.start_soon(self._interrupt_when, interrupt, scope)
+                    await dispatcher.dispatch(routed)
+                    side.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The run as a whole broke after changes began (say, the token endpoint stopped
+            # answering): every item is still accounted for, with what we know of it.
+            # Anything but our own errors (a bug, a cancellation) propagates.
+            ours, rest = group.split(BulkError)
+            if rest is not None or ours is None:
+                raise
+            self.book.finish(f"the run stopped: {_first(ours)}")
+            return False
+        finally:
+            # A 404 mid-run switched this kind to single calls: later runs start there.
+            if self.connection.bulk is not None:
+                self.connection.bulk[self.goal.kind] = dispatcher.bulk
+        if interrupt is not None and interrupt.is_set():
+            self.book.finish("interrupted before this item settled")
+            return True
+        if scope.cancelled_caught:
+            self.book.finish(f"the run's deadline of {deadline:g} s passed first")
+        return False
+
+    async def _interrupt_when(self, interrupt: anyio.Event, scope: anyio.CancelScope) -> None:
+        """On interruption: send nothing new, give requests in flight a grace period, stop."""
+        await interrupt.wait()
+        self.dispatcher.stop_sending()
+        await self.connection.clock.sleep(self.connection.options.grace)
+        scope.cancel()
+
+    def report(
+        self,
+        results: tuple[ItemResult, ...],
+        *,
+        duplicates: int,
+        started: float,
+        interrupted: bool,
+        carried_over: int = 0,
+    ) -> Report:
+        """The report of the run, with the caller's counts."""
+        counters = self.caller.counters
+        return Report.build(
+            kind=self.goal.kind,
+            target=self.goal.target,
+            items=results,
+            requests=counters.requests,
+            mutating_requests=counters.mutating,
+            retries=counters.retries,
+            throttled=counters.throttled,
+            duplicates=duplicates,
+            seconds=self.connection.clock.monotonic() - started,
+            interrupted=interrupted,
+            carried_over=carried_over,
+        )
+
+
+def _first(group: BaseExceptionGroup[BulkError]) -> BaseException:
+    """The first error of a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+async def _expire(clock: Clock, seconds: float, scope: anyio.CancelScope) -> None:
+    """Cancel ``scope`` after ``seconds`` of the run's clock (virtual in tests)."""
+    await clock.sleep(seconds)
+    scope.cancel()
+
+
+def _budget(retry: RetryPolicy, items: int) -> int:
+    """Retries for the whole run: as set, or 20 plus two per request the items need."""
+    if retry.budget is not None:
+        return retry.budget
+    return _BASE_BUDGET + 2 * (items // 50 + 1)
+
+
+def _fan_out(*listeners: Listener | None) -> Listener | None:
+    active = [listener for listener in listeners if listener is not None]
+    if not active:
+        return None
+    if len(active) == 1:
+        return active[0]
+
+    def every(event: Event) -> None:
+        for listener in active:
+            listener(event)
+
+    return every
