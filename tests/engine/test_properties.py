@@ -68,7 +68,7 @@ async def cleanup(statuses, *, faults, concurrency, seed, duplicates, unknown, k
     st.integers(0, 20),
     st.integers(0, 5),
 )
-def test_every_id_once_and_no_contract_violation(  # noqa: PLR0917 - hypothesis passes positionally
+def test_every_id_once_and_no_contract_violation(
     statuses, faults, concurrency, seed, dups, unknown
 ):
     """Whatever the faults, the cleanup keeps every invariant.
