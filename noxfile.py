@@ -14,6 +14,9 @@ nox.options.sessions = ["lint", "typing", "tests"]
 # CI must not skip a session because an interpreter is missing.
 nox.options.error_on_missing_interpreters = "CI" in os.environ
 
+# What ruff checks and formats; .ci/run names the same paths.
+LINTED = ("src", "tests", "benchmarks", "noxfile.py", "docs/examples")
+
 
 @nox.session
 def tests(session: nox.Session) -> None:
@@ -25,15 +28,16 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint and check formatting-sensitive rules with ruff."""
-    session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py", "docs/examples")
+    """Lint with ruff and check that ruff's formatter would change nothing."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
 
 
 @nox.session
 def typing(session: nox.Session) -> None:
     """Type-check the package with mypy --strict."""
-    session.install("-e", ".", "mypy")
+    session.install("-e", ".[lint]")
     session.run("mypy")
 
 
