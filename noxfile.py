@@ -20,10 +20,15 @@ LINTED = ("src", "tests", "benchmarks", "noxfile.py", "docs/examples")
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite with branch coverage."""
+    """Run the test suite with branch coverage, subprocesses included.
+
+    The whole suite must reach ``fail_under``; a selection given as arguments need not.
+    """
     session.install("-e", ".[test]")
+    session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
-    session.run("coverage", "report")
+    session.run("coverage", "combine")
+    session.run("coverage", "report", *(["--fail-under=0"] if session.posargs else []))
 
 
 @nox.session
