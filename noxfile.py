@@ -42,7 +42,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typing(session: nox.Session) -> None:
     """Type-check the package with mypy --strict."""
-    session.install("-e", ".[lint]")
+    # test too: the pytest plugin in aicore_bulk.testing imports pytest and pytest-asyncio.
+    session.install("-e", ".[lint,test]")
     session.run("mypy")
 
 
