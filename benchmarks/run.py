@@ -26,7 +26,10 @@ from typing import Any
 
 import aiohttp
 
-from _harness import RESULTS, machine, save, simulator_process, table
+if __package__:  # imported as part of the benchmarks package, as the smoke tests do
+    from ._harness import RESULTS, machine, save, simulator_process, table
+else:  # run as a script (nox -s bench): its own folder is on sys.path
+    from _harness import RESULTS, machine, save, simulator_process, table
 
 HERE = Path(__file__).parent
 DOCS = HERE.parent / "docs"

@@ -21,7 +21,10 @@ from collections.abc import Sequence
 import aiohttp
 from aiohttp import web
 
-from _harness import machine, save, server_process, simulator_process, table
+if __package__:  # imported as part of the benchmarks package, as the smoke tests do
+    from ._harness import machine, save, server_process, simulator_process, table
+else:  # run as a script (nox -s bench): its own folder is on sys.path
+    from _harness import machine, save, server_process, simulator_process, table
 
 BATCH = 100
 

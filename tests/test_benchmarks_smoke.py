@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-
-import run as bench
+from benchmarks import run as bench
 
 
 @pytest.mark.parametrize(
