@@ -10,6 +10,8 @@ import sys
 import aiohttp
 import pytest
 
+from tests._support import bare_environment
+
 CLI = [sys.executable, "-m", "aicore_bulk"]
 
 
@@ -102,7 +104,7 @@ def test_demo_cleans_up_the_embedded_simulator():
         text=True,
         timeout=120,
         check=False,
-        env={"PATH": "/usr/bin:/bin"},
+        env=bare_environment(),
     )
 
     assert result.returncode == 0, result.stderr

@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from aicore_bulk.testing import Faults, Simulator, SimulatorConfig, serve_in_thread
+from tests._support import bare_environment
 
 FAST = SimulatorConfig(stop_delay=0.05, delete_linger=0.2)
 
@@ -34,7 +35,7 @@ def cli(server, tmp_path):
     """Run ``aicore-bulk`` with the simulator's settings; returns the CompletedProcess."""
 
     def run(*args, env=None, stdin=None, input_text=None):
-        environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **server.environment()}
+        environment = bare_environment(HOME=str(tmp_path), **server.environment())
         environment.update(env or {})
         environment = {k: v for k, v in environment.items() if v is not None}
         return subprocess.run(
@@ -339,7 +340,7 @@ def test_sigint_stops_the_run_writes_the_report_and_exits_130(server, sim, tmp_p
     ids = sim.seed("executions", 3_000, statuses={"DEAD": 1})
     sim.set_faults(Faults(latency=0.05))
     report_path = tmp_path / "report.json"
-    environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **server.environment()}
+    environment = bare_environment(HOME=str(tmp_path), **server.environment())
     process = subprocess.Popen(
         [
             sys.executable,

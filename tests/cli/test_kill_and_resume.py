@@ -21,6 +21,7 @@ import pytest
 
 from aicore_bulk._journal import FINAL, Journal
 from aicore_bulk.testing import Faults, Simulator, SimulatorConfig, serve_in_thread
+from tests._support import bare_environment
 
 TRIALS = int(os.environ.get("AICORE_KILL_TRIALS", "4"))
 ITEMS = int(os.environ.get("AICORE_KILL_ITEMS", "1000"))
@@ -51,7 +52,9 @@ def test_a_killed_run_is_finished_by_resume(trial, tmp_path):
     kill_after = rng.randrange(ITEMS) if trial else 0
 
     with serve_in_thread(sim) as server:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+        env = bare_environment(
+            PATH=os.environ.get("PATH", ""), HOME=str(tmp_path), PYTHONUNBUFFERED="1"
+        )
         env.update(server.environment())
         command = ["delete", "executions", "--ids-file", str(ids_file), "--yes", "--no-progress"]
         run = subprocess.Popen(
