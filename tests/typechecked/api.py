@@ -1,0 +1,103 @@
+"""The public API as users write it, checked by ``mypy --strict`` and never run.
+
+A change that breaks a user's types (a renamed keyword, a narrowed return type) fails the
+type check here, as stamina's ``tests/typing`` does.
+pytest collects nothing here: no file is named ``test_*``.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+import aicore_bulk
+from aicore_bulk import (
+    AiohttpTransport,
+    BulkClient,
+    Clock,
+    ItemResult,
+    Limits,
+    Outcome,
+    Plan,
+    PlannedItem,
+    Report,
+    RetryPolicy,
+    Route,
+    RunDeclinedError,
+    RunOptions,
+    RunRecord,
+    Selection,
+    Status,
+    SystemClock,
+    Target,
+)
+from aicore_bulk.testing import Simulator, VirtualClock, serve
+
+
+async def clean_up(ids: list[str]) -> Report:
+    clock: Clock = VirtualClock()
+    options = RunOptions(stop_wait=60.0, poll_interval=1.0, page_size=1_000, batch_wait=2.0)
+    async with BulkClient(
+        base_url="https://api.example.com",
+        resource_group="default",
+        token="t",
+        limits=Limits(concurrency=32, rate=50.0, adaptive=True),
+        retry=RetryPolicy(attempts=3, request_timeout=10.0, wait_jitter=0.5),
+        options=options,
+        transport=AiohttpTransport(connections=32),
+        clock=clock,
+    ) as client:
+        plan: Plan = await client.plan("executions", ids, target=Target.STOPPED)
+        first: PlannedItem = plan.items[0]
+        route: Route = first.path
+        selected = client.select("executions", Selection(statuses=(Status.DEAD,)))
+        try:
+            report = await client.delete(
+                "executions",
+                selected,
+                deadline=600.0,
+                confirm=lambda plan: plan.requests < 100,
+                interrupt=anyio.Event(),
+            )
+        except RunDeclinedError as declined:
+            declined_plan: Plan = declined.plan
+            assert declined_plan.kind == "executions"
+            raise
+        item: ItemResult = report.items[0]
+        outcome: Outcome = item.outcome
+        assert outcome.ok or route is Route.SKIP
+        left: set[str] = await client.wait_gone("executions", ids, within=60.0)
+        assert not left
+        return await client.stop("deployments", iter(ids))
+
+
+async def simulate() -> None:
+    clock = VirtualClock()
+    sim = Simulator(clock=clock)
+    ids: list[str] = sim.seed("executions", 10)
+    async with serve(sim) as server:
+        client = BulkClient(
+            base_url=server.base_url,
+            resource_group="default",
+            auth_url=server.token_url,
+            client_id=server.credentials.client_id,
+            client_secret=server.credentials.client_secret,
+            clock=clock,
+            transport=clock.track(AiohttpTransport()),
+        )
+        async with client:
+            report = await client.delete("executions", ids)
+    report.raise_for_failures()
+
+
+def from_plain_python(ids: list[str]) -> None:
+    report: Report = aicore_bulk.delete_sync(
+        "executions", ids, resource_group="team-a", options=RunOptions(grace=1.0)
+    )
+    plan: Plan = aicore_bulk.plan_sync("executions", ids, target="STOPPED")
+    record: RunRecord = aicore_bulk.read_journal("cleanup.journal")
+    assert report.ok
+    assert plan.requests >= 0
+    assert record.kind == "executions"
+    assert aicore_bulk.is_valid_id("aa97b177")
+    system: Clock = SystemClock()
+    assert system.monotonic() >= 0
