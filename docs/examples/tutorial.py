@@ -5,7 +5,7 @@ python docs/examples/tutorial.py
 
 import asyncio
 
-from aicore_bulk import BulkClient, Outcome
+from aicore_bulk import BulkClient, Outcome, RunOptions
 from aicore_bulk.testing import Faults, Simulator, SimulatorConfig, serve
 
 
@@ -21,7 +21,7 @@ async def main() -> None:
             client_id=server.credentials.client_id,
             client_secret=server.credentials.client_secret,
             resource_group="default",
-            poll_interval=0.5,
+            options=RunOptions(poll_interval=0.5),
         )
         async with client:
             plan = await client.plan("executions", ids)
