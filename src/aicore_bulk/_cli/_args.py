@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from aicore_bulk import Status, __version__
 from aicore_bulk._cli import _types as t
 from aicore_bulk._cli._types import KINDS
-from aicore_bulk.testing import DEFAULT_MIX
 
 
 class _NoPlainSecret(argparse.Action):
@@ -292,9 +291,8 @@ def add_simulator_options(parser: argparse.ArgumentParser) -> None:
     seeding.add_argument(
         "--status-mix",
         type=t.status_mix,
-        default=DEFAULT_MIX,
         metavar="S=W,...",
-        help="status weights, e.g. COMPLETED=0.8,RUNNING=0.2",
+        help="status weights, e.g. COMPLETED=0.8,RUNNING=0.2 (default: a used tenant's mix)",
     )
     seeding.add_argument("--seed", type=int, default=0, help="seeds IDs, statuses and faults")
 

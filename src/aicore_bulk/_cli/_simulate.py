@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from aicore_bulk._cli._exit import EXIT_OK
 from aicore_bulk._cli._types import KINDS
 from aicore_bulk.testing import (
+    DEFAULT_MIX,
     Faults,
     Lifecycle,
     RunningSimulator,
@@ -56,17 +57,16 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
         ),
     )
     sim = Simulator(config)
+    mix = args.status_mix or DEFAULT_MIX
     for group in args.resource_group or ["default"]:
         if args.seed_executions:
-            sim.seed(
-                "executions", args.seed_executions, resource_group=group, statuses=args.status_mix
-            )
+            sim.seed("executions", args.seed_executions, resource_group=group, statuses=mix)
         if args.seed_deployments:
             sim.seed(
                 "deployments",
                 args.seed_deployments,
                 resource_group=group,
-                statuses=deployment_mix(args.status_mix),
+                statuses=deployment_mix(mix),
             )
     return sim
 
