@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from aicore_bulk import BulkClient
 from aicore_bulk._config import Settings, resolve_settings
 from aicore_bulk._errors import ConfigurationError
 
@@ -881,3 +882,24 @@ def test_repr_hides_every_secret(tmp_path):
     assert "https://api.example.com/v2" in text
     for leak in LEAKS:
         assert leak not in text
+
+
+def test_an_x509_certificate_that_does_not_load_is_a_configuration_error(tmp_path, monkeypatch):
+    """A certificate or key that ssl cannot load fails when the client is built, naming neither."""
+    cert, key = make_cert_files(tmp_path)  # PEM armour around a body that is no certificate
+    for name, value in {
+        "AICORE_CLIENT_ID": "cert-client",
+        "AICORE_CERT_URL": "https://cert-auth.example.com",
+        "AICORE_CERT_FILE_PATH": str(cert),
+        "AICORE_KEY_FILE_PATH": str(key),
+        "AICORE_BASE_URL": "https://api.example.com",
+        "AICORE_RESOURCE_GROUP": "g",
+        "HOME": str(tmp_path),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    with pytest.raises(ConfigurationError) as caught:
+        BulkClient.from_env()
+
+    assert str(caught.value).startswith("cannot load the X.509 client certificate and key: ")
+    assert not any(leak in str(caught.value) for leak in LEAKS)

@@ -18,7 +18,7 @@ import anyio
 import attrs
 
 from aicore_bulk._clock import SYSTEM_CLOCK, Clock
-from aicore_bulk._errors import AuthenticationError, ServiceError
+from aicore_bulk._errors import AuthenticationError, ConfigurationError, ServiceError
 from aicore_bulk._retry import RETRYABLE_STATUSES, RetryPolicy, backoff_waits, retry_after
 from aicore_bulk._transport import Request, Response, Transport, TransportError
 
@@ -140,21 +140,33 @@ class X509Credentials(ClientCredentials):
         return {"grant_type": "client_credentials", "client_id": self.client_id}
 
     def ssl_context(self) -> ssl.SSLContext:
-        """A verifying TLS context that presents the client certificate."""
+        """A verifying TLS context that presents the client certificate.
+
+        Raises:
+            ConfigurationError: The certificate or key is missing or cannot be loaded (the
+                message names no part of either).
+        """
         context = ssl.create_default_context()
-        if self.cert_file and self.key_file:
-            context.load_cert_chain(self.cert_file, self.key_file)
-            return context
-        if not (self.cert_pem and self.key_pem):
-            raise AuthenticationError("X.509 auth needs a certificate and its key")
-        # ssl only loads certificates from files: write them where only we can read, briefly.
-        with tempfile.TemporaryDirectory() as folder:
-            cert_path, key_path = Path(folder) / "cert.pem", Path(folder) / "key.pem"
-            for path, pem in ((cert_path, self.cert_pem), (key_path, self.key_pem)):
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(descriptor, "w") as file:
-                    file.write(pem)
-            context.load_cert_chain(cert_path, key_path)
+        try:
+            if self.cert_file and self.key_file:
+                context.load_cert_chain(self.cert_file, self.key_file)
+                return context
+            if not (self.cert_pem and self.key_pem):
+                raise ConfigurationError("X.509 auth needs a certificate and its key")
+            # ssl only loads certificates from files: write them where only we can read, briefly.
+            with tempfile.TemporaryDirectory() as folder:
+                cert_path, key_path = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+                for path, pem in ((cert_path, self.cert_pem), (key_path, self.key_pem)):
+                    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(descriptor, "w") as file:
+                        file.write(pem)
+                context.load_cert_chain(cert_path, key_path)
+        except (OSError, ssl.SSLError) as error:
+            # The reason only (ssl's own words, e.g. "[SSL] PEM lib"), never the PEM text.
+            reason = getattr(error, "reason", None) or type(error).__name__
+            raise ConfigurationError(
+                f"cannot load the X.509 client certificate and key: {reason}"
+            ) from None
         return context
 
 
