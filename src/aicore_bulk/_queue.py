@@ -31,10 +31,11 @@ class ChangeQueue:
     #: Seconds a later change may wait for others to fill its request.
     batch_wait: float
     _first: Iterator[list[Op]] = attrs.field(factory=lambda: iter(()), init=False)
-    _later_stops: collections.deque[Op] = attrs.field(factory=collections.deque, init=False)
-    _later: collections.deque[Op] = attrs.field(factory=collections.deque, init=False)
-    #: When the oldest later change was queued (None: there is none).
-    _since: float | None = attrs.field(default=None, init=False)
+    #: Later changes with the time each was queued, oldest first.
+    _later_stops: collections.deque[tuple[Op, float]] = attrs.field(
+        factory=collections.deque, init=False
+    )
+    _later: collections.deque[tuple[Op, float]] = attrs.field(factory=collections.deque, init=False)
 
     def start(self, stops: Sequence[str], deletes: Sequence[str], *, size: int) -> None:
         """Queue the plan's first changes, to be cut into requests of ``size`` as taken."""
@@ -43,9 +44,7 @@ class ChangeQueue:
     def add(self, ops: Iterable[Op], *, now: float) -> None:
         """Queue later changes."""
         for op in ops:
-            if self._since is None:
-                self._since = now
-            (self._later_stops if op.target is Target.STOPPED else self._later).append(op)
+            (self._later_stops if op.target is Target.STOPPED else self._later).append((op, now))
 
     def __len__(self) -> int:
         """Later changes waiting (the plan's first ones are not counted)."""
@@ -66,10 +65,8 @@ class ChangeQueue:
         if waiting >= size:
             return self._take_later(size)
         if not waiting:
-            self._since = None
             return None
-        held_long = hold_check and self._since is not None and now - self._since >= self.batch_wait
-        if idle or held_long:
+        if idle or (hold_check and now - self._oldest() >= self.batch_wait):
             return self._take_later(waiting)
         return None
 
@@ -82,7 +79,9 @@ class ChangeQueue:
         batch: list[Op] = []
         for queue in (self._later_stops, self._later):
             while queue and len(batch) < count:
-                batch.append(queue.popleft())
-        if not self:
-            self._since = None
+                batch.append(queue.popleft()[0])
         return batch
+
+    def _oldest(self) -> float:
+        """When the oldest later change still waiting was queued (there is one)."""
+        return min(queue[0][1] for queue in (self._later_stops, self._later) if queue)

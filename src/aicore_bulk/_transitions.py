@@ -339,13 +339,10 @@ def mind_own_changes(goal: Goal, state: ItemState, route: Route) -> Route | Sett
     status = state.status
     if status is None and state.delete_unsure:
         return Settle(Outcome.DELETED, None, _GONE_AFTER_OUR_DELETE)
-    if (
-        state.unconfirmed
-        and not state.delete_unsure
-        and status is Status.STOPPING
-        and goal.target is Target.STOPPED
-    ):
-        state.stopped_by_us = True  # after a resume: our unconfirmed stop did happen
+    if state.unconfirmed and not state.delete_unsure and status is Status.STOPPING:
+        # After a resume: an unconfirmed change that was no delete was a stop (a delete
+        # sets delete_unsure), and the item is STOPPING: our stop did happen.
+        state.stopped_by_us = True
     if state.stopped_by_us and status is not None:
         # Our stop is under way or done: never stop it again.
         if goal.target is Target.STOPPED:
