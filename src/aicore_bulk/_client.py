@@ -20,6 +20,7 @@ from aicore_bulk._errors import InputError
 from aicore_bulk._events import Listener
 from aicore_bulk._intake import Ids, SelectedIds
 from aicore_bulk._models import KINDS, Kind, Limits, RunOptions, Target
+from aicore_bulk._reads import still_listed
 from aicore_bulk._report import Plan, Report
 from aicore_bulk._retry import RetryPolicy
 from aicore_bulk._run import Confirm, Connection, JournalPath, dry_run, execute, resume
@@ -283,10 +284,7 @@ class BulkClient:
         left = set(ids)
         give_up = clock.monotonic() + within
         while left:
-            listed: set[str] = set()
-            async for page in api.list_statuses(kind, page_size=options.page_size):
-                listed.update(item_id for item_id, _ in page if item_id in left)
-            left = listed
+            left = await still_listed(api, kind, left, page_size=options.page_size)
             if not left or clock.monotonic() >= give_up:
                 break
             await clock.sleep(min(options.poll_interval, give_up - clock.monotonic()))

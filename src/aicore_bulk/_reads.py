@@ -1,4 +1,4 @@
-"""Every status read of a run, in one place: ``$count``, the list, single reads, STOPPING.
+"""Every status read, in one place: ``$count``, the list, single reads, STOPPING, gone.
 
 A read costs requests, and there are two ways to learn statuses: list the whole resource
 group (``ceil(group size / page_size)`` requests) or read each item (one request each).
@@ -123,3 +123,11 @@ class StatusReader:
                 tracked = self.items.get(item_id)
                 if tracked is not None and tracked.outcome is None:
                     tracked.status = status
+
+
+async def still_listed(api: Api, kind: Kind, ids: set[str], *, page_size: int) -> set[str]:
+    """Which of ``ids`` the list still shows (a deleted item lingers a while)."""
+    listed: set[str] = set()
+    async for page in api.list_statuses(kind, page_size=page_size):
+        listed.update(item_id for item_id, _ in page if item_id in ids)
+    return listed
