@@ -1,11 +1,16 @@
 """Developer sessions, named after what they check: ``nox -s tests lint typing docs bench``.
 
+``nox -s lowest`` runs the suite on the lowest versions pyproject.toml allows,
+``nox -s package`` builds and checks the distributions and runs the demo from the wheel,
 ``nox -s reliability`` runs the chaos and kill-and-resume tests at full size.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import tomllib
+from pathlib import Path
 
 import nox
 
@@ -54,6 +59,53 @@ def docs(session: nox.Session) -> None:
     session.run("python", "docs/examples/tutorial.py")
     session.run("python", "-m", "pytest", "tests/test_recipes.py")
     session.run("aicore-bulk", "demo", "--items", "2000", "--no-progress")
+
+
+def _floors(*extras: str) -> list[str]:
+    """Every ``name>=floor`` of the dependencies (and these extras) as ``name==floor``."""
+    project = tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = list(project["dependencies"])
+    for extra in extras:
+        wanted += project["optional-dependencies"][extra]
+    pins = []
+    for requirement in wanted:
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(\[[^]]*])?>=([^,;\s]+)", requirement.strip())
+        if match is None:
+            raise ValueError(f"no plain floor to pin in {requirement!r}")
+        name, extra, floor = match.groups()
+        pins.append(f"{name}{extra or ''}=={floor}")
+    return pins
+
+
+@nox.session
+def lowest(session: nox.Session) -> None:
+    """Run the suite on the lowest versions pyproject.toml allows, so its floors stay true."""
+    session.install(*_floors("test"))
+    session.install("--no-deps", "-e", ".")
+    session.run("pip", "check")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel, check their metadata, run the demo from the wheel alone."""
+    session.install("build", "twine")
+    dist = Path(session.create_tmp()) / "dist"
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    session.run("twine", "check", "--strict", *map(str, sorted(dist.iterdir())))
+    # A clean venv with the wheel and what it declares, nothing from this checkout.
+    clean = dist.parent / "clean-venv"
+    session.run("python", "-m", "venv", "--clear", str(clean))
+    wheel = next(dist.glob("*.whl"))
+    session.run(str(clean / "bin" / "pip"), "install", "--quiet", str(wheel), external=True)
+    session.run(
+        str(clean / "bin" / "aicore-bulk"),
+        "demo",
+        "--items",
+        "2000",
+        "--no-progress",
+        external=True,
+    )
 
 
 @nox.session
