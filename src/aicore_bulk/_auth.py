@@ -185,7 +185,7 @@ async def fetch_token(
         except TransportError as error:
             if attempt == _TOKEN_ATTEMPTS:
                 raise ServiceError(
-                    f"the token endpoint {request.url} did not answer ({error.kind})"
+                    f"the token endpoint {request.url} did not answer ({error})"
                 ) from None
             await clock.sleep(next(waits))
             continue

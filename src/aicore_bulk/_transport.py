@@ -118,6 +118,12 @@ class AiohttpTransport:
             ) as response:
                 body = await response.read()
                 return Response(response.status, dict(response.headers), body)
+        except aiohttp.ClientConnectorCertificateError as error:
+            # Verification stays on: an untrusted certificate is refused, never waved through.
+            reason = getattr(error.certificate_error, "verify_message", None) or "not trusted"
+            raise TransportError(
+                "connect", f"TLS certificate of {error.host} refused: {reason}"
+            ) from None
         except aiohttp.ClientConnectorError as error:
             raise TransportError("connect", _describe(error)) from None
         except TimeoutError:

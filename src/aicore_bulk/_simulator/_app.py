@@ -225,9 +225,12 @@ async def _token(request: web.Request) -> web.Response:
     basic_id, basic_secret = _basic_credentials(request)
     client_id = basic_id if basic_id is not None else client_id
     client_secret = basic_secret if basic_secret is not None else client_secret
-    if sim.config.auth and (
-        client_id != sim.config.client_id or client_secret != sim.config.client_secret
-    ):
+    # The X.509 variant sends no secret: the client certificate the TLS handshake verified
+    # stands for it (mTLS), as SAP's certificate-based token endpoint does.
+    proven = client_secret == sim.config.client_secret or (
+        client_secret is None and _client_certificate(request)
+    )
+    if sim.config.auth and (client_id != sim.config.client_id or not proven):
         return _oauth_error(401, "unauthorized", "Bad credentials")
     token, lifetime = sim.issue_token()
     return web.json_response(
@@ -239,6 +242,12 @@ async def _token(request: web.Request) -> web.Response:
             "jti": token[:16],
         }
     )
+
+
+def _client_certificate(request: web.Request) -> bool:
+    """Whether the connection presented a client certificate that the handshake verified."""
+    transport = request.transport
+    return transport is not None and bool(transport.get_extra_info("peercert"))
 
 
 def _basic_credentials(request: web.Request) -> tuple[str | None, str | None]:

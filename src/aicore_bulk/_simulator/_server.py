@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -64,27 +65,38 @@ class RunningSimulator:
 
 @contextlib.asynccontextmanager
 async def serve(
-    simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0
+    simulator: Simulator,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[RunningSimulator]:
     """Serve ``simulator`` in the running event loop until the block ends.
 
-    ``port=0`` picks a free port; the yielded value says which.
+    ``port=0`` picks a free port; the yielded value says which. With ``ssl_context`` (a
+    server context, e.g. from a test CA made with trustme) it serves HTTPS; a context that
+    also verifies client certificates lets the token endpoint accept X.509 (mTLS) clients.
     """
     runner = web.AppRunner(build_app(simulator), access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
         display_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-        yield RunningSimulator(simulator, f"http://{display_host}:{bound_port}")
+        scheme = "https" if ssl_context is not None else "http"
+        yield RunningSimulator(simulator, f"{scheme}://{display_host}:{bound_port}")
     finally:
         await runner.cleanup()
 
 
 @contextlib.contextmanager
 def serve_in_thread(
-    simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0
+    simulator: Simulator,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[RunningSimulator]:
     """Serve ``simulator`` from a background thread, for synchronous tests and tools.
 
@@ -98,7 +110,7 @@ def serve_in_thread(
         box["stop"] = stop
         box["loop"] = asyncio.get_running_loop()
         try:
-            async with serve(simulator, host=host, port=port) as running:
+            async with serve(simulator, host=host, port=port, ssl_context=ssl_context) as running:
                 box["running"] = running
                 started.set()
                 await stop.wait()
