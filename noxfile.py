@@ -1,5 +1,6 @@
 """Developer sessions, named after what they check: ``nox -s tests lint typing docs bench``.
 
+``nox -s otel`` runs the OpenTelemetry integration's tests with its extra installed,
 ``nox -s lowest`` runs the suite on the lowest versions pyproject.toml allows,
 ``nox -s package`` builds and checks the distributions and runs the demo from the wheel,
 ``nox -s reliability`` runs the chaos and kill-and-resume tests at full size.
@@ -77,6 +78,29 @@ def _floors(*extras: str) -> list[str]:
         name, extra, floor = match.groups()
         pins.append(f"{name}{extra or ''}=={floor}")
     return pins
+
+
+@nox.session
+def otel(session: nox.Session) -> None:
+    """Run the OpenTelemetry integration's tests, aiohttp's client instrumentation included.
+
+    The other sessions do not install the otel extra: there these tests are skipped.
+    """
+    session.install("-e", ".[test,otel]", "opentelemetry-instrumentation-aiohttp-client")
+    session.run("coverage", "erase")
+    session.run(
+        "coverage", "run", "-m", "pytest", "tests/integrations/test_otel.py", *session.posargs
+    )
+    session.run("coverage", "combine")
+    # pyproject.toml omits the module from the suite's report (the suite's venv cannot import
+    # it); here it is the one module reported, covered whole. --omit replaces that omit.
+    session.run(
+        "coverage",
+        "report",
+        "--include=*/integrations/otel.py",
+        "--omit=nothing",
+        "--fail-under=100",
+    )
 
 
 @nox.session

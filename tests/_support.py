@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 
 def bare_environment(**settings: str) -> dict[str, str]:
@@ -13,3 +16,19 @@ def bare_environment(**settings: str) -> dict[str, str]:
     """
     kept = {name: value for name, value in os.environ.items() if name.startswith("COVERAGE_")}
     return {"PATH": "/usr/bin:/bin", **kept, **settings}
+
+
+def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run pytest in ``directory`` as a user's project would: its own config, warnings as errors.
+
+    The suite's own settings (``pyproject.toml``, ``conftest.py``) do not reach it.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", *args],
+        cwd=directory,
+        env=bare_environment(HOME=str(directory)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -14,8 +14,10 @@ Start one in-process, seed it, point a client at it, and read back what happened
 (``BulkClient(clock=clock, transport=clock.track(AiohttpTransport()))``) and stop waits,
 polls and ``Retry-After`` pauses take no real time.
 
-With pytest, add ``pytest_plugins = ["aicore_bulk.testing.pytest_plugin"]`` to your
-``conftest.py`` for the ``aicore_clock``, ``aicore_simulator`` and ``aicore_server`` fixtures.
+With pytest (``pip install 'aicore-bulk[testing]'``), add
+``pytest_plugins = ["aicore_bulk.testing.pytest_plugin"]`` to your top-level ``conftest.py``
+for the ``aicore_clock``, ``aicore_simulator``, ``aicore_server`` and ``aicore_client``
+fixtures: the last is a client of the served simulator on the same virtual clock.
 """
 
 from aicore_bulk._simulator._app import build_app
