@@ -326,6 +326,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "U7": ("delete", "executions", "e-0001", "--base-url", "http://api.ai.example.com"),
     "C7": ("delete", "executions", "e-0001", "--profile", "staging"),
     "C12": ("delete", "executions", "e-0001", "--resource-group", "my group"),
+    "L17": ("delete", "executions", "--scenario-id", "my scenario"),
     "X1": ("delete", "executions", "e-0001", "--status", "DEAD"),
     "X2": ("delete", "executions", "--all", "--status", "DEAD"),
     "X3": ("delete", "executions"),
