@@ -173,6 +173,41 @@ async def test_print_env_prints_only_export_lines_then_serves_on():
     assert process.returncode == 0
 
 
+async def test_the_readme_older_than_cleanup_selects_part_of_a_seeded_tenant(tmp_path):
+    """On the tenant the docs seed, the README's --older-than 30d commands select old items only."""
+    finished = ("--status", "COMPLETED", "--status", "DEAD")
+    old = (*finished, "--older-than", "30d")
+    # Seeded as docs/simulator.md does; deleted items are not listed on (no --delete-linger).
+    seeded = ("--seed-executions", "10000", "--seed-deployments", "20", "--delete-linger", "0")
+    async with print_env_simulator(*seeded) as (_, out):
+        env = exported(out.splitlines())
+        _, every = await run_cli(env, "plan", "delete", "executions", *finished, "-o", "json", "-q")
+        _, planned = await run_cli(env, "plan", "delete", "executions", *old, "-o", "json", "-q")
+        report_path = tmp_path / "cleanup.json"
+        code, report = await run_cli(
+            env,
+            "delete",
+            "executions",
+            *old,
+            "--max-items",
+            "5000",
+            "--output",
+            "json",
+            "--report",
+            str(report_path),
+            "--no-progress",
+        )
+        _, left = await run_cli(env, "plan", "delete", "executions", *finished, "-o", "json", "-q")
+
+    total, selected = every["summary"]["total"], planned["summary"]["total"]
+    assert 0 < selected < total
+    assert {item["status"] for item in planned["items"]} == {"COMPLETED", "DEAD"}
+    assert code == 0
+    assert report["summary"]["outcomes"]["deleted"] == selected
+    assert json.loads(report_path.read_text()) == report
+    assert left["summary"]["total"] == total - selected  # the younger ones are still there
+
+
 def test_export_lines_survive_a_shell():
     """Every value comes back from the shell as it was, whatever characters it holds."""
     settings = {"AICORE_RESOURCE_GROUP": "it's $HOME; `x`", "AICORE_CLIENT_ID": "a b"}
