@@ -20,6 +20,7 @@ _STATUS_NAMES: Final = ", ".join(Status)
 
 def _statuses(value: Status | str | Iterable[Status | str] | None) -> tuple[Status, ...]:
     """One status or many, by member or name in any case, as distinct members in order."""
+    # The annotation says what callers may pass; an untyped caller may pass anything.
     given: object = value
     if given is None:
         return ()
@@ -51,6 +52,7 @@ def _executable_ids(value: str | Iterable[str] | None) -> tuple[str, ...]:
 def _one_or_many(value: object, name: str, wanted: str) -> Iterable[object]:
     if isinstance(value, str):
         return (value,)
+    # Bytes would give numbers, a mapping its keys: neither is what was meant.
     if isinstance(value, bytes | bytearray | Mapping) or not isinstance(value, Iterable):
         raise InputError(f"{name} must be {wanted}, not {type(value).__name__}")
     return cast("Iterable[object]", value)
@@ -77,15 +79,21 @@ def _seconds(value: float | dt.timedelta | None) -> float | None:
 
 
 def _id(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return
+    if not isinstance(value, str):
         raise InputError(f"{attribute.name} must be a string, not {type(value).__name__}")
-    _ids(_, attribute, value)
+    _check_id(attribute.name, value)
 
 
-def _ids(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    for item in (value,) if isinstance(value, str) else cast("tuple[str, ...]", value or ()):
-        if not ID_PATTERN.fullmatch(item):
-            raise InputError(f"{attribute.name} {item!r} is not a valid AI Core ID")
+def _ids(_: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for item in value:
+        _check_id(attribute.name, item)
+
+
+def _check_id(name: str, value: str) -> None:
+    if not ID_PATTERN.fullmatch(value):
+        raise InputError(f"{name} {value!r} is not a valid AI Core ID")
 
 
 def _age_field(_: object, __: attrs.Attribute[Any], value: object) -> None:
