@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import platform
+import shlex
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -24,7 +25,7 @@ def simulator_process(*args: str) -> contextlib.AbstractAsyncContextManager[dict
 async def server_process(*argv: str) -> AsyncIterator[dict[str, str]]:
     """Run a server that announces itself as ``aicore-bulk simulate`` does; yield its settings.
 
-    The settings are ``url`` and the ``AICORE_*`` lines it printed. SIGTERM stops it.
+    The settings are ``url`` and the ``export AICORE_*`` lines it printed. SIGTERM stops it.
     """
     process = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -40,8 +41,8 @@ async def server_process(*argv: str) -> AsyncIterator[dict[str, str]]:
                 raise RuntimeError(f"server did not start: {stderr.decode()}")
             if " listening on " in line:
                 settings["url"] = line.rsplit(" ", 1)[1].strip()
-            elif line.startswith("  AICORE_"):
-                name, _, value = line.strip().partition("=")
+            elif line.strip().startswith("export AICORE_"):
+                name, _, value = shlex.split(line)[1].partition("=")
                 settings[name] = value
             elif line.startswith("Press Ctrl-C"):
                 break

@@ -326,6 +326,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "U7": ("delete", "executions", "e-0001", "--base-url", "http://api.ai.example.com"),
     "C7": ("delete", "executions", "e-0001", "--profile", "staging"),
     "C12": ("delete", "executions", "e-0001", "--resource-group", "my group"),
+    "L17": ("delete", "executions", "--scenario-id", "my scenario"),
     "X1": ("delete", "executions", "e-0001", "--status", "DEAD"),
     "X2": ("delete", "executions", "--all", "--status", "DEAD"),
     "X3": ("delete", "executions"),
@@ -442,6 +443,12 @@ CONSTRUCTORS: dict[str, Callable[[], object]] = {
     "L10": lambda: _client(options={"stop_wait": 30}),
     "L8": lambda: Selection(older_than=-1),
     "L9": lambda: Selection(scenario_id="my scenario"),
+    "L11": lambda: Selection(statuses=5),  # type: ignore[arg-type]
+    "L12": lambda: Selection(statuses="FINISHED"),
+    "L13": lambda: Selection(older_than="30d"),  # type: ignore[arg-type]
+    "L14": lambda: Selection(older_than=float("nan")),
+    "L15": lambda: Selection(executable_ids=[42]),  # type: ignore[list-item]
+    "L16": lambda: Selection(scenario_id=42),  # type: ignore[arg-type]
 }
 
 

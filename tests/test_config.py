@@ -283,11 +283,11 @@ def test_a_bad_url_is_named_by_where_it_came_from(tmp_path):
 
 
 def test_plain_http_to_a_remote_host_is_refused(tmp_path):
-    """http:// to a non-loopback host fails and points at --allow-insecure-http."""
+    """http:// to a non-loopback host fails and points at allow_insecure_http=True."""
     message = config_error(tmp_path, {**ENV, "AICORE_AUTH_URL": "http://auth.example.com"})
 
     assert message.startswith("AICORE_AUTH_URL uses plain http:// for auth.example.com")
-    assert "--allow-insecure-http" in message
+    assert message.endswith("use https:// or pass allow_insecure_http=True")
 
 
 @pytest.mark.parametrize(

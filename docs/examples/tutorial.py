@@ -25,7 +25,8 @@ async def main() -> None:
         )
         async with client:
             plan = await client.plan("executions", ids)
-            print("plan:", dict(plan.paths), "requests:", plan.requests)
+            paths = {route.value: n for route, n in plan.paths.items() if n}
+            print("plan:", paths, "requests:", plan.requests)
 
             report = await client.delete("executions", ids)
 

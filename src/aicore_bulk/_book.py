@@ -7,14 +7,12 @@ the journal; the journal is written in one transaction per batch of changes
 
 from __future__ import annotations
 
-from typing import Final
-
 import attrs
 
 from aicore_bulk._events import Event, ItemSettled, Listener
 from aicore_bulk._gc import collector_paused
 from aicore_bulk._journal import ItemRecord, Journal
-from aicore_bulk._models import Outcome, Status
+from aicore_bulk._models import Outcome
 from aicore_bulk._report import ItemResult
 from aicore_bulk._transitions import ItemState, at_end
 
@@ -101,18 +99,12 @@ class ItemBook:
 
 
 def _result(item_id: str, state: ItemState) -> ItemResult:
-    # Positional, and the status as the str it is (a StrEnum's .value is a slow property):
-    # this runs once per item of every report.
-    status = state.status
+    # Positional, and the status member as it is: this runs once per item of every report.
     return ItemResult(
         item_id,
         state.outcome or Outcome.UNKNOWN,
         state.code,
         state.message,
         state.attempts,
-        _STATUS_TEXT[status] if status is not None else None,
+        state.status,
     )
-
-
-#: Each status's plain text.
-_STATUS_TEXT: Final = {status: status.value for status in Status}

@@ -581,7 +581,7 @@ class _UrlChecks:
             if not self.allow_insecure_http:
                 raise ConfigurationError(
                     f"{value.setting} uses plain http:// for {host}, which sends credentials "
-                    "unencrypted: use https:// or pass --allow-insecure-http"
+                    "unencrypted: use https:// or pass allow_insecure_http=True"
                 )
             if url not in self.warned:
                 self.warned.add(url)

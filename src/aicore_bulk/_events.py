@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from aicore_bulk._models import Kind, Target
+from aicore_bulk._models import Kind, Route, Target
 from aicore_bulk._report import ItemResult
 
 
@@ -19,8 +19,7 @@ class PlanReady:
     """Statuses are known and every item has a path.
 
     Attributes:
-        paths: Items per path: ``delete``, ``stop``, ``stop_then_delete``, ``wait_then_delete``,
-            ``unchanged``, ``absent``, ``skip``.
+        paths: Items per :class:`Route`, every route present (as :attr:`Plan.paths`).
         total: Distinct items.
         requests: The fewest mutating requests the plan needs with no faults.
 
@@ -28,7 +27,7 @@ class PlanReady:
 
     kind: Kind
     target: Target
-    paths: Mapping[str, int]
+    paths: Mapping[Route, int]
     total: int
     requests: int
 

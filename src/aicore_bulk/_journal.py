@@ -38,7 +38,7 @@ from typing import Final
 import attrs
 
 from aicore_bulk._errors import InputError, JournalError
-from aicore_bulk._models import KINDS, Kind, Outcome, Target
+from aicore_bulk._models import KINDS, STATUS_BY_VALUE, Kind, Outcome, Target
 from aicore_bulk._report import ItemResult
 
 #: Bumped when the schema changes; a journal of another format is refused, not guessed at.
@@ -233,7 +233,8 @@ class Journal:
         found = []
         for seq, item_id, outcome, code, message, attempts, status, unsure, gone, ours in rows:
             known = Outcome(outcome) if outcome is not None else None
-            result = ItemResult(item_id, known or Outcome.UNKNOWN, code, message, attempts, status)
+            seen = STATUS_BY_VALUE[status] if status is not None else None
+            result = ItemResult(item_id, known or Outcome.UNKNOWN, code, message, attempts, seen)
             found.append(
                 JournalItem(
                     seq,

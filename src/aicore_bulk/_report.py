@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from aicore_bulk._errors import BulkError
-from aicore_bulk._models import Kind, Outcome, Route, Target
+from aicore_bulk._models import Kind, Outcome, Route, Status, Target
 
 
 @attrs.frozen
@@ -36,9 +36,14 @@ class PlannedItem:
     """One item of a dry run: its status and what a real run would do."""
 
     id: str
-    status: str | None
+    status: Status | None
     path: Route
     reason: str | None
+
+
+def route_counts(counts: Mapping[Route, int]) -> Mapping[Route, int]:
+    """Items per route with every route present, read-only (the shape of :attr:`Plan.paths`)."""
+    return MappingProxyType({route: counts.get(route, 0) for route in Route})
 
 
 @attrs.frozen(kw_only=True)
@@ -46,8 +51,8 @@ class Plan:
     """What a run would do, learned by reading only.
 
     Attributes:
-        paths: Items per route (``delete``, ``stop_then_delete``, ``wait_then_delete``,
-            ``stop``, ``unchanged``, ``absent``, ``skip``).
+        paths: Items per :class:`Route` (every route present, zeros included), as
+            :attr:`Summary.outcomes` counts items per :class:`Outcome`.
         requests: The fewest mutating requests the run needs with no faults.
         reads: Requests this dry run spent reading.
 
@@ -56,7 +61,7 @@ class Plan:
     kind: Kind
     target: Target
     items: tuple[PlannedItem, ...]
-    paths: Mapping[str, int]
+    paths: Mapping[Route, int]
     requests: int
     reads: int
     duplicates: int
@@ -69,13 +74,18 @@ class Plan:
             "dry_run": True,
             "summary": {
                 "total": len(self.items),
-                "paths": dict(self.paths),
+                "paths": {route.value: self.paths.get(route, 0) for route in Route},
                 "requests": self.requests,
                 "reads": self.reads,
                 "duplicates": self.duplicates,
             },
             "items": [
-                {"id": i.id, "status": i.status, "path": i.path.value, "reason": i.reason}
+                {
+                    "id": i.id,
+                    "status": _STATUS_TEXT[i.status],
+                    "path": i.path.value,
+                    "reason": i.reason,
+                }
                 for i in self.items
             ],
         }
@@ -100,7 +110,7 @@ class ItemResult:
     code: str | None = None
     message: str | None = None
     attempts: int = 0
-    status: str | None = None
+    status: Status | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The item's documented JSON form."""
@@ -110,7 +120,7 @@ class ItemResult:
             "code": self.code,
             "message": self.message,
             "attempts": self.attempts,
-            "status": self.status,
+            "status": _STATUS_TEXT[self.status],
         }
 
 
@@ -232,6 +242,11 @@ class Report:
             "summary": self.summary.to_json(),
             "items": [item.to_json() for item in self.items],
         }
+
+
+#: Each status's plain text: the JSON form holds strings, not enum members (a dict lookup is
+#: cheaper than ``.value``, and a report may hold a million items).
+_STATUS_TEXT: Final[dict[Status | None, str | None]] = {None: None} | {s: s.value for s in Status}
 
 
 class ItemsFailedError(BulkError):

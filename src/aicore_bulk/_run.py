@@ -40,7 +40,7 @@ from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Status
 from aicore_bulk._queue import ChangeQueue
 from aicore_bulk._rate import Pacer
 from aicore_bulk._reads import StatusReader
-from aicore_bulk._report import ItemResult, Plan, PlannedItem, Report
+from aicore_bulk._report import ItemResult, Plan, PlannedItem, Report, route_counts
 from aicore_bulk._retry import RetryBudget, RetryPolicy
 from aicore_bulk._routing import Routed, route_items
 from aicore_bulk._selection import Selection, select_statuses
@@ -292,7 +292,7 @@ class Run:
             PlanReady(
                 kind=self.goal.kind,
                 target=self.goal.target,
-                paths={route.value: n for route, n in routed.counts.items()},
+                paths=route_counts(routed.counts),
                 total=len(self.book.items),
                 requests=routed.requests(batch=self.dispatcher.batch_size),
             )
@@ -307,13 +307,13 @@ class Run:
             items=tuple(
                 PlannedItem(
                     item_id,
-                    state.status.value if state.status else None,
+                    state.status,
                     state.route or Route.SKIP,
                     state.message,
                 )
                 for item_id, state in self.book.items.items()
             ),
-            paths={route.value: n for route, n in routed.counts.items()},
+            paths=route_counts(routed.counts),
             requests=routed.requests(batch=self.dispatcher.batch_size),
             reads=self.caller.counters.requests,
             duplicates=duplicates,

@@ -2,7 +2,8 @@
 
 Each builds a client with :meth:`BulkClient.from_env` (settings from ``AICORE_*``, the config
 file or a service key, unless given here), runs one call on a fresh event loop, and closes
-the client.
+the client. ``ids`` is an iterable of IDs or a :class:`Selection`, which the client lists
+(:meth:`BulkClient.select`) on that same loop.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from typing import Any, Literal, TypeVar
 
 from aicore_bulk._client import BulkClient
 from aicore_bulk._events import Listener
+from aicore_bulk._intake import Ids
 from aicore_bulk._models import Kind, Limits, RunOptions
 from aicore_bulk._report import Plan, Report
 from aicore_bulk._retry import RetryPolicy
+from aicore_bulk._selection import Selection
 
 T = TypeVar("T")
 
 
 def delete_sync(
     kind: Kind,
-    ids: Iterable[str],
+    ids: Iterable[str] | Selection,
     *,
     profile: str | None = None,
     resource_group: str | None = None,
@@ -33,18 +36,22 @@ def delete_sync(
     listener: Listener | None = None,
     deadline: float | None = None,
 ) -> Report:
-    """Delete ``ids`` from synchronous code; see :meth:`BulkClient.delete`.
+    """Delete ``ids`` (IDs or a :class:`Selection`) from synchronous code.
+
+    See :meth:`BulkClient.delete`.
 
     ``profile`` and ``resource_group`` override what :meth:`BulkClient.from_env` reads;
     ``limits``, ``retry``, ``options`` and ``listener`` go to the client.
     """
     client = _client(profile, resource_group, limits, retry, options, listener)
-    return _run(_with(client, lambda: client.delete(kind, ids, deadline=deadline)))
+    return _run(
+        _with(client, lambda: client.delete(kind, _ids(client, kind, ids), deadline=deadline))
+    )
 
 
 def stop_sync(
     kind: Kind,
-    ids: Iterable[str],
+    ids: Iterable[str] | Selection,
     *,
     profile: str | None = None,
     resource_group: str | None = None,
@@ -56,12 +63,14 @@ def stop_sync(
 ) -> Report:
     """Stop ``ids`` from synchronous code; the arguments are those of :func:`delete_sync`."""
     client = _client(profile, resource_group, limits, retry, options, listener)
-    return _run(_with(client, lambda: client.stop(kind, ids, deadline=deadline)))
+    return _run(
+        _with(client, lambda: client.stop(kind, _ids(client, kind, ids), deadline=deadline))
+    )
 
 
 def plan_sync(
     kind: Kind,
-    ids: Iterable[str],
+    ids: Iterable[str] | Selection,
     *,
     target: Literal["DELETED", "STOPPED"] = "DELETED",
     profile: str | None = None,
@@ -70,7 +79,7 @@ def plan_sync(
 ) -> Plan:
     """A dry run from synchronous code; see :meth:`BulkClient.plan`."""
     client = _client(profile, resource_group, None, None, None, listener)
-    return _run(_with(client, lambda: client.plan(kind, ids, target=target)))
+    return _run(_with(client, lambda: client.plan(kind, _ids(client, kind, ids), target=target)))
 
 
 def _client(
@@ -92,6 +101,11 @@ def _client(
         listener=listener,
         **settings,
     )
+
+
+def _ids(client: BulkClient, kind: Kind, ids: Iterable[str] | Selection) -> Ids:
+    """The IDs themselves, or the stream of the items the selection takes."""
+    return client.select(kind, ids) if isinstance(ids, Selection) else ids
 
 
 async def _with(client: BulkClient, call: Callable[[], Awaitable[T]]) -> T:

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from aicore_bulk import InputError, Limits, Outcome, Selection
+from aicore_bulk import InputError, Limits, Outcome, PlanReady, Route, Selection, Status
 from aicore_bulk.testing import SimulatorConfig
 
 EVERY_STATUS = dict.fromkeys(
@@ -135,14 +135,52 @@ async def test_dry_run_sends_no_change(client, aicore_simulator):
     plan = await client.plan("executions", [f"x-{s.lower()}" for s in EVERY_STATUS] + ["x-gone"])
 
     assert dict(plan.paths) == {
-        "stop_then_delete": 2,
-        "wait_then_delete": 1,
-        "delete": 4,
-        "absent": 1,
+        Route.STOP_THEN_DELETE: 2,
+        Route.WAIT_THEN_DELETE: 1,
+        Route.DELETE: 4,
+        Route.ABSENT: 1,
+        Route.STOP: 0,
+        Route.UNCHANGED: 0,
+        Route.SKIP: 0,
     }
     assert plan.requests == 2
     assert aicore_simulator.statistics().mutating_requests == 0
     assert {i.id: i.path.value for i in plan.items}["x-running"] == "stop_then_delete"
+
+
+async def test_plan_paths_count_every_route_as_summary_outcomes_count_every_outcome(
+    client, aicore_simulator
+):
+    """Plan.paths maps every Route to its count (zeros too), read-only; its JSON keeps names."""
+    aicore_simulator.put("executions", "x-dead", "DEAD")
+    aicore_simulator.put("executions", "x-running", "RUNNING")
+    events = []
+
+    plan = await client.plan("executions", ["x-dead", "x-running"], listener=events.append)
+
+    assert list(plan.paths) == list(Route)
+    assert plan.paths[Route.DELETE] == plan.paths[Route.STOP_THEN_DELETE] == 1
+    assert plan.paths[Route.SKIP] == 0
+    with pytest.raises(TypeError):
+        plan.paths[Route.SKIP] = 5  # type: ignore[index]
+    (ready,) = (event for event in events if isinstance(event, PlanReady))
+    assert dict(ready.paths) == dict(plan.paths)
+    assert plan.to_json()["summary"]["paths"] == {route.value: plan.paths[route] for route in Route}
+    assert all(type(name) is str for name in plan.to_json()["summary"]["paths"])
+
+
+async def test_item_statuses_are_status_members_and_plain_text_in_json(client, aicore_simulator):
+    """Report and plan items hold Status members (or None); their JSON holds the plain text."""
+    aicore_simulator.put("executions", "x-dead", "DEAD")
+
+    plan = await client.plan("executions", ["x-dead", "x-gone"])
+    report = await client.delete("executions", ["x-dead", "x-gone"])
+
+    for items, data in ((plan.items, plan.to_json()), (report.items, report.to_json())):
+        assert [item.status for item in items] == [Status.DEAD, None]
+        assert type(items[0].status) is Status
+        assert [entry["status"] for entry in data["items"]] == ["DEAD", None]
+        assert type(data["items"][0]["status"]) is str
 
 
 async def test_few_ids_in_a_big_tenant_are_read_one_by_one(make_client, aicore_simulator):

@@ -14,6 +14,9 @@ from aicore_bulk import (
     PlanReady,
     RequestAnswered,
     RequestSent,
+    Route,
+    Selection,
+    Status,
 )
 from aicore_bulk.testing import Faults, Simulator, SimulatorConfig, serve_in_thread
 
@@ -44,9 +47,34 @@ def test_plan_and_stop_sync(monkeypatch):
         mutating_after_plan = sim.statistics().mutating_requests
         report = aicore_bulk.stop_sync("executions", ids)
 
-    assert dict(plan.paths) == {"stop": 10}
+    assert {route: n for route, n in plan.paths.items() if n} == {Route.STOP: 10}
     assert mutating_after_plan == 0
     assert {i.outcome for i in report} == {Outcome.STOPPED}
+
+
+def test_sync_one_liners_take_a_selection(monkeypatch):
+    """plan_sync, stop_sync and delete_sync take a Selection and act on what it selects only."""
+    sim = Simulator()
+    sim.seed("executions", 50, statuses={"DEAD": 3, "RUNNING": 2})
+    by_status = {
+        status: {i for i, s in sim.states("executions").items() if s.status == status}
+        for status in ("DEAD", "RUNNING")
+    }
+    with serve_in_thread(sim) as server:
+        for name, value in server.environment().items():
+            monkeypatch.setenv(name, value)
+        plan = aicore_bulk.plan_sync("executions", Selection(statuses="dead"))
+        mutating_after_plan = sim.statistics().mutating_requests
+        stopped = aicore_bulk.stop_sync("executions", Selection(statuses=Status.RUNNING))
+        deleted = aicore_bulk.delete_sync("executions", Selection(statuses="DEAD"))
+
+    assert {item.id for item in plan.items} == by_status["DEAD"]
+    assert plan.paths[Route.DELETE] == 30
+    assert mutating_after_plan == 0
+    assert {i.id for i in stopped.by_outcome(Outcome.STOPPED)} == by_status["RUNNING"]
+    assert {i.id for i in deleted.by_outcome(Outcome.DELETED)} == by_status["DEAD"]
+    assert len(deleted) == 30
+    assert not any(sim.state("executions", i).deleted for i in by_status["RUNNING"])
 
 
 async def test_sync_entry_points_work_inside_a_running_loop(monkeypatch):
@@ -72,7 +100,10 @@ async def test_progress_events_follow_the_run(make_client, aicore_simulator):
     settled = [e.result.id for e in events if isinstance(e, ItemSettled)]
     sent = [e for e in events if isinstance(e, RequestSent)]
     assert len(plans) == 1
-    assert plans[0].paths == {"delete": 200, "stop_then_delete": 50}
+    assert {route: n for route, n in plans[0].paths.items() if n} == {
+        Route.DELETE: 200,
+        Route.STOP_THEN_DELETE: 50,
+    }
     assert plans[0].requests == report.summary.mutating_requests == 4
     assert sorted(settled) == sorted(ids)
     assert len(sent) == report.summary.requests

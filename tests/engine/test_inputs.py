@@ -62,7 +62,7 @@ async def test_unknown_targets_are_refused(client, aicore_simulator):
         ({"client_secret": None}, "AICORE_CLIENT_SECRET"),
         ({"base_url": None}, "AICORE_BASE_URL"),
         ({"base_url": "ftp://example.com"}, "http"),
-        ({"base_url": "http://api.example.com"}, "allow-insecure-http"),
+        ({"base_url": "http://api.example.com"}, "allow_insecure_http=True"),
     ],
     ids=["no-group", "bad-group", "no-secret", "no-url", "bad-scheme", "plain-http"],
 )

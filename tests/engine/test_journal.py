@@ -15,7 +15,7 @@ import sqlite3
 import attrs
 import pytest
 
-from aicore_bulk import InputError, ItemSettled, Outcome, PlanReady, RequestSent
+from aicore_bulk import InputError, ItemSettled, Outcome, PlanReady, RequestSent, Status
 from aicore_bulk._journal import FINAL, Journal
 
 MIX = {"COMPLETED": 4, "DEAD": 1, "RUNNING": 2, "PENDING": 1, "STOPPING": 1}
@@ -65,6 +65,7 @@ async def test_a_journal_records_every_item_as_the_report_does(client, aicore_si
     book.close()
     assert list(recorded) == [*ids, "gone-00001"]  # input order, each once
     assert {item.id: item for item in report} == recorded
+    assert {type(item.status) for item in recorded.values()} == {Status, type(None)}
     assert (run.kind, run.target.value, run.resource_group) == ("executions", "DELETED", "default")
     assert run.duplicates == 1
     assert sum(run.plan.values()) == len(recorded)

@@ -7,6 +7,8 @@ pytest collects nothing here: no file is named ``test_*``.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import anyio
 
 import aicore_bulk
@@ -49,6 +51,9 @@ async def clean_up(ids: list[str]) -> Report:
         plan: Plan = await client.plan("executions", ids, target=Target.STOPPED)
         first: PlannedItem = plan.items[0]
         route: Route = first.path
+        status: Status | None = first.status
+        waits: int = plan.paths[Route.STOP_THEN_DELETE] + plan.paths[Route.WAIT_THEN_DELETE]
+        assert waits >= 0 or status is None
         selected = client.select("executions", Selection(statuses=(Status.DEAD,)))
         try:
             report = await client.delete(
@@ -64,6 +69,8 @@ async def clean_up(ids: list[str]) -> Report:
             raise
         item: ItemResult = report.items[0]
         outcome: Outcome = item.outcome
+        last_seen: Status | None = item.status
+        assert last_seen is not Status.RUNNING
         assert outcome.ok or route is Route.SKIP
         left: set[str] = await client.wait_gone("executions", ids, within=60.0)
         assert not left
@@ -94,6 +101,14 @@ def from_plain_python(ids: list[str]) -> None:
         "executions", ids, resource_group="team-a", options=RunOptions(grace=1.0)
     )
     plan: Plan = aicore_bulk.plan_sync("executions", ids, target="STOPPED")
+    old = Selection(
+        statuses=["COMPLETED", Status.DEAD],
+        older_than=timedelta(days=30),
+        executable_ids="trainer-v1",
+    )
+    dead: Report = aicore_bulk.delete_sync("executions", Selection(statuses="dead", older_than=60))
+    stopped: Report = aicore_bulk.stop_sync("executions", old)
+    assert dead.ok == stopped.ok
     record: RunRecord = aicore_bulk.read_journal("cleanup.journal")
     assert report.ok
     assert plan.requests >= 0

@@ -89,10 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser(
         "simulate",
         help="serve a simulated AI API on loopback",
-        description="Serve a simulated AI API until Ctrl-C or SIGTERM.",
+        description="Serve a simulated AI API until Ctrl-C or SIGTERM. It prints the "
+        "AICORE_* settings a client needs as export lines a shell takes as they are.",
+        epilog='eval "$(aicore-bulk simulate --print-env --port 0 &)" starts it in the '
+        "background and sets the settings in the current shell (see docs/simulator.md).",
     )
-    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    simulate.add_argument("--port", type=t.port, default=8080, help="0 picks a free port")
+    simulate.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    simulate.add_argument(
+        "--port",
+        type=t.port,
+        default=8080,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
+    )
+    simulate.add_argument(
+        "--print-env",
+        action="store_true",
+        help="print only the 'export AICORE_...=...' lines once listening, then serve on "
+        "with stdout closed, so that $(...) with '&' returns while the server runs",
+    )
     add_simulator_options(simulate)
 
     demo = commands.add_parser(
@@ -278,56 +294,205 @@ def _status(text: str) -> Status:
 
 
 def add_simulator_options(parser: argparse.ArgumentParser) -> None:
-    """The simulator's knobs, shared by ``simulate``."""
+    """The simulator's knobs, shared by ``simulate``; every help shows the default."""
     seeding = parser.add_argument_group("seeding")
-    seeding.add_argument("--seed-executions", type=t.count, default=0, metavar="N")
-    seeding.add_argument("--seed-deployments", type=t.count, default=0, metavar="N")
+    seeding.add_argument(
+        "--seed-executions",
+        type=t.count,
+        default=0,
+        metavar="N",
+        help="executions to seed in each resource group (default: %(default)s)",
+    )
+    seeding.add_argument(
+        "--seed-deployments",
+        type=t.count,
+        default=0,
+        metavar="N",
+        help="deployments to seed in each resource group (default: %(default)s)",
+    )
     seeding.add_argument(
         "--resource-group",
         action="append",
         metavar="ID",
-        help="seed each of these groups (repeatable; default: default)",
+        help="seed each of these groups; the first is AICORE_RESOURCE_GROUP (repeatable; "
+        "default: default)",
     )
     seeding.add_argument(
         "--status-mix",
         type=t.status_mix,
         metavar="S=W,...",
-        help="status weights, e.g. COMPLETED=0.8,RUNNING=0.2 (default: a used tenant's mix)",
+        help="status weights, e.g. COMPLETED=0.8,RUNNING=0.2 (default: a used tenant's mix, "
+        "55%% COMPLETED, 15%% DEAD, 10%% STOPPED, 12%% RUNNING, 3%% PENDING, 3%% STOPPING, "
+        "2%% UNKNOWN)",
     )
-    seeding.add_argument("--seed", type=int, default=0, help="seeds IDs, statuses and faults")
+    seeding.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds IDs, statuses, ages and faults (default: %(default)s)",
+    )
 
     behaviour = parser.add_argument_group("behaviour")
     behaviour.add_argument("--no-auth", action="store_true", help="accept requests without tokens")
-    behaviour.add_argument("--token-lifetime", type=t.rate, default=3600.0, metavar="S")
-    behaviour.add_argument("--stop-delay", type=t.seconds, default=5.0, metavar="S")
-    behaviour.add_argument("--delete-linger", type=t.seconds, default=60.0, metavar="S")
+    behaviour.add_argument(
+        "--token-lifetime",
+        type=t.rate,
+        default=3600.0,
+        metavar="S",
+        help="seconds a token is valid (default: %(default)g)",
+    )
+    behaviour.add_argument(
+        "--stop-delay",
+        type=t.seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds a stopped item stays STOPPING (default: %(default)g)",
+    )
+    behaviour.add_argument(
+        "--delete-linger",
+        type=t.seconds,
+        default=60.0,
+        metavar="S",
+        help="seconds a deleted item stays listed (default: %(default)g)",
+    )
     behaviour.add_argument(
         "--no-bulk",
         choices=KINDS,
         action="append",
         default=[],
-        help="switch the bulk PATCH off for this kind (repeatable)",
+        help="switch the bulk PATCH off for this kind (repeatable; default: on for both)",
     )
-    behaviour.add_argument("--shuffle-answers", action="store_true")
-    behaviour.add_argument("--conflict-status", type=int, choices=(400, 412), default=412)
+    behaviour.add_argument(
+        "--shuffle-answers", action="store_true", help="answer bulk changes in random order"
+    )
+    behaviour.add_argument(
+        "--conflict-status",
+        type=int,
+        choices=(400, 412),
+        default=412,
+        help="HTTP status of a refused single stop or delete (default: %(default)s)",
+    )
 
     lifecycle = parser.add_argument_group("items that change by themselves")
-    lifecycle.add_argument("--complete-rate", type=t.fraction, default=0.0, metavar="P")
-    lifecycle.add_argument("--die-rate", type=t.fraction, default=0.0, metavar="P")
-    lifecycle.add_argument("--stopped-by-others-rate", type=t.fraction, default=0.0, metavar="P")
-    lifecycle.add_argument("--change-within", type=t.rate, default=60.0, metavar="S")
+    lifecycle.add_argument(
+        "--complete-rate",
+        type=t.fraction,
+        default=0.0,
+        metavar="P",
+        help="share of seeded PENDING and RUNNING executions that complete (default: %(default)g)",
+    )
+    lifecycle.add_argument(
+        "--die-rate",
+        type=t.fraction,
+        default=0.0,
+        metavar="P",
+        help="share of seeded PENDING and RUNNING items that die (default: %(default)g)",
+    )
+    lifecycle.add_argument(
+        "--stopped-by-others-rate",
+        type=t.fraction,
+        default=0.0,
+        metavar="P",
+        help="share of them that somebody else stops (default: %(default)g)",
+    )
+    lifecycle.add_argument(
+        "--change-within",
+        type=t.rate,
+        default=60.0,
+        metavar="S",
+        help="they change within this many seconds of seeding (default: %(default)g)",
+    )
 
-    faults = parser.add_argument_group("faults")
-    faults.add_argument("--latency", type=t.seconds, default=0.0, metavar="S")
-    faults.add_argument("--latency-jitter", type=t.seconds, default=0.0, metavar="S")
-    faults.add_argument("--rate-limit", type=t.rate, default=None, metavar="REQ_PER_S")
-    faults.add_argument("--rate-burst", type=t.positive, default=10, metavar="N")
-    faults.add_argument("--retry-after", choices=("seconds", "http-date"), default="seconds")
-    faults.add_argument("--throttle-burst-every", type=t.rate, default=None, metavar="S")
-    faults.add_argument("--throttle-burst-length", type=t.seconds, default=0.0, metavar="S")
-    faults.add_argument("--server-errors", type=t.fraction, default=0.0, metavar="P")
-    faults.add_argument("--unavailable", type=t.fraction, default=0.0, metavar="P")
-    faults.add_argument("--unavailable-retry-after", type=t.seconds, default=1.0, metavar="S")
-    faults.add_argument("--dropped-connections", type=t.fraction, default=0.0, metavar="P")
-    faults.add_argument("--truncated-bodies", type=t.fraction, default=0.0, metavar="P")
-    faults.add_argument("--malformed-bodies", type=t.fraction, default=0.0, metavar="P")
+    faults = parser.add_argument_group("faults (P: a probability per /v2 request)")
+    faults.add_argument(
+        "--latency",
+        type=t.seconds,
+        default=0.0,
+        metavar="S",
+        help="seconds added to every request (default: %(default)g)",
+    )
+    faults.add_argument(
+        "--latency-jitter",
+        type=t.seconds,
+        default=0.0,
+        metavar="S",
+        help="up to this many seconds more, at random (default: %(default)g)",
+    )
+    faults.add_argument(
+        "--rate-limit",
+        type=t.rate,
+        default=None,
+        metavar="REQ_PER_S",
+        help="answer 429 with Retry-After above this rate (default: no limit)",
+    )
+    faults.add_argument(
+        "--rate-burst",
+        type=t.positive,
+        default=10,
+        metavar="N",
+        help="requests the rate limit lets through at once (default: %(default)s)",
+    )
+    faults.add_argument(
+        "--retry-after",
+        choices=("seconds", "http-date"),
+        default="seconds",
+        help="the form of Retry-After (default: %(default)s)",
+    )
+    faults.add_argument(
+        "--throttle-burst-every",
+        type=t.rate,
+        default=None,
+        metavar="S",
+        help="answer 429 to everything for --throttle-burst-length seconds out of every S "
+        "(default: never)",
+    )
+    faults.add_argument(
+        "--throttle-burst-length",
+        type=t.seconds,
+        default=0.0,
+        metavar="S",
+        help="how long each such burst lasts (default: %(default)g)",
+    )
+    faults.add_argument(
+        "--server-errors",
+        type=t.fraction,
+        default=0.0,
+        metavar="P",
+        help="answer 500, 502, 503 or 504 (default: %(default)g)",
+    )
+    faults.add_argument(
+        "--unavailable",
+        type=t.fraction,
+        default=0.0,
+        metavar="P",
+        help="answer 503 with Retry-After (default: %(default)g)",
+    )
+    faults.add_argument(
+        "--unavailable-retry-after",
+        type=t.seconds,
+        default=1.0,
+        metavar="S",
+        help="the Retry-After of those 503s (default: %(default)g)",
+    )
+    faults.add_argument(
+        "--dropped-connections",
+        type=t.fraction,
+        default=0.0,
+        metavar="P",
+        help="close the connection with no answer, half of the time after the change "
+        "(default: %(default)g)",
+    )
+    faults.add_argument(
+        "--truncated-bodies",
+        type=t.fraction,
+        default=0.0,
+        metavar="P",
+        help="cut a successful change's answer in half (default: %(default)g)",
+    )
+    faults.add_argument(
+        "--malformed-bodies",
+        type=t.fraction,
+        default=0.0,
+        metavar="P",
+        help="answer a successful change with an HTML page (default: %(default)g)",
+    )

@@ -49,7 +49,8 @@ class Progress:
         """Take one event."""
         if isinstance(event, PlanReady):
             self.total = event.total
-            _logger.info("plan: %s, %d change requests at least", dict(event.paths), event.requests)
+            paths = {route.value: n for route, n in event.paths.items() if n}
+            _logger.info("plan: %s, %d change requests at least", paths, event.requests)
         elif isinstance(event, ItemSettled):
             self.settled += 1
             if self.items_out is not None:

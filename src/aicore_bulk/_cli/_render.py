@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from aicore_bulk import Plan, Report
+from aicore_bulk import Plan, Report, Route
 
 _PATH_LABELS: Final = {
-    "delete": "delete now",
-    "stop_then_delete": "stop, then delete",
-    "wait_then_delete": "wait for STOPPING, then delete",
-    "stop": "stop",
-    "unchanged": "unchanged (already there)",
-    "absent": "not found",
-    "skip": "skip (the rules forbid it)",
+    Route.DELETE: "delete now",
+    Route.STOP_THEN_DELETE: "stop, then delete",
+    Route.WAIT_THEN_DELETE: "wait for STOPPING, then delete",
+    Route.STOP: "stop",
+    Route.UNCHANGED: "unchanged (already there)",
+    Route.ABSENT: "not found",
+    Route.SKIP: "skip (the rules forbid it)",
 }
 _FAILURES_SHOWN: Final = 10
 
@@ -58,8 +58,9 @@ def plan_table(
         + (f" ({plan.duplicates:,} repeated IDs ignored)" if plan.duplicates else ""),
     ]
     lines += [
-        f"  {_PATH_LABELS.get(path, path):<32}{n:>10,}"
+        f"  {_PATH_LABELS[path]:<32}{n:>10,}"
         for path, n in sorted(plan.paths.items(), key=lambda pair: -pair[1])
+        if n
     ]
     lines.append(f"change requests: {plan.requests:,} (nothing was sent)")
     lines.append(f"estimated duration: {estimate(plan, concurrency, rate, seconds_per_request)}")
@@ -70,6 +71,6 @@ def estimate(plan: Plan, concurrency: int, rate: float | None, seconds_per_reque
     """How long the changes would take at these limits, from the dry run's own latency."""
     by_concurrency = math.ceil(plan.requests / concurrency) * seconds_per_request
     by_rate = plan.requests / rate if rate else 0.0
-    waits = any(plan.paths.get(p) for p in ("stop_then_delete", "wait_then_delete"))
+    waits = any(plan.paths[p] for p in (Route.STOP_THEN_DELETE, Route.WAIT_THEN_DELETE))
     text = f"about {max(by_concurrency, by_rate):.1f} s"
     return text + " plus the time stopped items take to stop" if waits else text

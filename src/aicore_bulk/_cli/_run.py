@@ -27,6 +27,7 @@ from aicore_bulk import (
     Report,
     RequestAnswered,
     RetryPolicy,
+    Route,
     RunDeclinedError,
     RunOptions,
     Selection,
@@ -47,7 +48,7 @@ from aicore_bulk._cli._render import plan_table, summary
 
 #: Deleting more than this many items asks first, in a terminal.
 CONFIRM_ABOVE = 100
-_CHANGING_PATHS = ("delete", "stop", "stop_then_delete", "wait_then_delete")
+_CHANGING_PATHS = (Route.DELETE, Route.STOP, Route.STOP_THEN_DELETE, Route.WAIT_THEN_DELETE)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -244,7 +245,7 @@ def _target(args: argparse.Namespace) -> Target:
 
 
 async def _confirm(plan: Plan, args: argparse.Namespace, *, group: str) -> bool:
-    changing = sum(plan.paths.get(path, 0) for path in _CHANGING_PATHS)
+    changing = sum(plan.paths[path] for path in _CHANGING_PATHS)
     if args.max_items is not None and changing > args.max_items:
         print(  # noqa: T201
             f"aicore-bulk: refusing: the run would change {changing:,} {plan.kind}, "
@@ -311,7 +312,7 @@ def _print_plan(
             seconds_per_request=latency,
         )
         print(table, file=human)
-    changing = sum(plan.paths.get(path, 0) for path in _CHANGING_PATHS)
+    changing = sum(plan.paths[path] for path in _CHANGING_PATHS)
     if args.max_items is not None and changing > args.max_items:
         return fail(
             f"the run would change {changing:,} items, more than --max-items {args.max_items:,}",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shlex
+import sys
 from collections.abc import Mapping
 
 from aicore_bulk._cli._exit import EXIT_OK
@@ -72,13 +75,31 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
 
 
 def simulate(args: argparse.Namespace) -> int:
-    """Serve until SIGINT or SIGTERM; print the URL and credentials first."""
+    """Serve until SIGINT or SIGTERM; print the URL and the settings first.
+
+    The settings are ``export`` lines a POSIX shell takes as they are. With ``--print-env``
+    they are all that goes to stdout: printed once the server listens, then stdout is closed,
+    so that ``eval "$(aicore-bulk simulate --print-env &)"`` returns at once and sets them
+    while the server runs on in the background.
+    """
     sim = simulator_from_args(args)
     groups = args.resource_group or ["default"]
 
     def announce(running: RunningSimulator) -> None:
+        exports = export_lines(running.environment(groups[0]))
+        if args.print_env:
+            print("\n".join(exports), flush=True)  # noqa: T201
+            _close_stdout()
+            pid = os.getpid()
+            print(  # noqa: T201
+                f"aicore-bulk simulator listening on {running.url} as process {pid}; "
+                f"stop it with: kill {pid}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
         lines = [f"aicore-bulk simulator listening on {running.url}"]
-        lines += [f"  {name}={value}" for name, value in running.environment(groups[0]).items()]
+        lines += [f"  {line}" for line in exports]
         for group in groups:
             held = ", ".join(f"{len(sim.states(kind, group))} {kind}" for kind in KINDS)
             lines.append(f"resource group {group}: {held}")
@@ -86,8 +107,28 @@ def simulate(args: argparse.Namespace) -> int:
         print("\n".join(lines), flush=True)  # noqa: T201
 
     asyncio.run(serve_until_signal(sim, host=args.host, port=args.port, on_ready=announce))
-    print("aicore-bulk simulator stopped.", flush=True)  # noqa: T201
+    if not args.print_env:
+        print("aicore-bulk simulator stopped.", flush=True)  # noqa: T201
     return EXIT_OK
+
+
+def export_lines(environment: Mapping[str, str]) -> list[str]:
+    """``export NAME=value`` for each setting, quoted for a POSIX shell."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in environment.items()]
+
+
+def _close_stdout() -> None:
+    """Point stdout at the null device: a reader of the pipe sees its end, the server runs on.
+
+    ``$(...)`` reads until every writer has closed the pipe; a server that kept it open
+    would hold the shell until it stopped.
+    """
+    sys.stdout.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    finally:
+        os.close(null)
 
 
 def deployment_mix(mix: Mapping[str, float]) -> dict[str, float]:

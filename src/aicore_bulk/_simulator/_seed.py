@@ -67,8 +67,10 @@ class SeedSpec:
     executables: Sequence[str] = ("trainer-v1", "trainer-v2", "scorer-v1")
     configurations: Sequence[str] = ("cfg-small", "cfg-large")
     schedules: Sequence[str] = ()
-    #: Creation times are spread uniformly over this many seconds before now.
-    max_age: float = attrs.field(default=30 * _DAY, validator=v.ge(0.0))
+    #: Creation times are spread uniformly over this many seconds before now. Ninety days,
+    #: so that the cleanups the docs show (``--older-than 30d``, ``7d``) select most items of
+    #: a seeded tenant, but not all of them.
+    max_age: float = attrs.field(default=90 * _DAY, validator=v.ge(0.0))
     min_age: float = attrs.field(default=0.0, validator=v.ge(0.0))
 
 
