@@ -43,7 +43,7 @@ from aicore_bulk._cli._exit import (
 )
 from aicore_bulk._cli._inputs import ids_from
 from aicore_bulk._cli._progress import Progress
-from aicore_bulk._cli._render import plan_table, summary
+from aicore_bulk._cli._render import count, plan_table, summary
 
 #: Deleting more than this many items asks first, in a terminal.
 CONFIRM_ABOVE = 100
@@ -247,7 +247,8 @@ async def _confirm(plan: Plan, args: argparse.Namespace, *, group: str) -> bool:
     changing = sum(plan.paths.get(path, 0) for path in _CHANGING_PATHS)
     if args.max_items is not None and changing > args.max_items:
         print(  # noqa: T201
-            f"aicore-bulk: refusing: the run would change {changing:,} {plan.kind}, "
+            f"aicore-bulk: refusing: the run would change "
+            f"{count(changing, plan.kind.removesuffix('s'))}, "
             f"more than --max-items {args.max_items:,}",
             file=sys.stderr,
         )
@@ -262,7 +263,7 @@ async def _confirm(plan: Plan, args: argparse.Namespace, *, group: str) -> bool:
     if not asks:
         return True
     question = (
-        f"\nDelete {changing:,} {plan.kind} in resource group {group}? "
+        f"\nDelete {count(changing, plan.kind.removesuffix('s'))} in resource group {group}? "
         "This cannot be undone. [y/N] "
     )
     answer = await anyio.to_thread.run_sync(_ask, question)
@@ -314,7 +315,8 @@ def _print_plan(
     changing = sum(plan.paths.get(path, 0) for path in _CHANGING_PATHS)
     if args.max_items is not None and changing > args.max_items:
         return fail(
-            f"the run would change {changing:,} items, more than --max-items {args.max_items:,}",
+            f"the run would change {count(changing, 'item')}, "
+            f"more than --max-items {args.max_items:,}",
             EXIT_REFUSED,
         )
     return EXIT_OK
@@ -339,7 +341,8 @@ def _finish(
         print(summary(report, resource_group=group), file=human)
         if still_listed:
             print(
-                f"{still_listed:,} deleted items were still listed when --wait ran out",
+                f"{count(still_listed, 'deleted item')} "
+                f"{'was' if still_listed == 1 else 'were'} still listed when --wait ran out",
                 file=human,
             )
     if report.summary.interrupted:
