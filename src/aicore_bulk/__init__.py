@@ -7,7 +7,7 @@ keeps aiohttp in ``_transport`` and the simulator, and backoff in ``_retry``.
 | layer | modules |
 | --- | --- |
 | 0 | vocabulary and values: ``_errors``, ``_checks``, ``_models``, ``_clock``, ``_report``, |
-|   | ``_events``, ``_gc``, ``_version`` |
+|   | ``_events``, ``_gc``, ``_version``, ``_logging`` (the ``aicore_bulk`` logger) |
 | 1 | pure logic and single concerns: ``_planner`` (decisions), ``_transitions`` (the |
 |   | per-item state machine), ``_config``, ``_transport``, ``_retry``, ``_rate``, ``_auth``, |
 |   | ``_journal``, ``_caller`` (one request), ``_api`` (the wire format) |
@@ -55,7 +55,16 @@ from aicore_bulk._models import (
     Target,
     is_valid_id,
 )
-from aicore_bulk._report import ItemResult, ItemsFailedError, Plan, PlannedItem, Report, Summary
+from aicore_bulk._report import (
+    ItemResult,
+    ItemsFailedError,
+    Plan,
+    PlannedItem,
+    Report,
+    RunInfo,
+    RunSettings,
+    Summary,
+)
 from aicore_bulk._retry import RetryPolicy
 from aicore_bulk._selection import Selection
 from aicore_bulk._sync import delete_sync, plan_sync, stop_sync
@@ -101,8 +110,10 @@ __all__ = [
     "RetryPolicy",
     "Route",
     "RunDeclinedError",
+    "RunInfo",
     "RunOptions",
     "RunRecord",
+    "RunSettings",
     "Selection",
     "ServiceError",
     "StaticToken",

@@ -229,6 +229,10 @@ class Api:
             payload = {kind: [{"id": op.id, "targetStatus": op.target} for op in sent]}
             return json.dumps(payload).encode()
 
+        def changes() -> tuple[int, int]:
+            stops = sum(op.target is Target.STOPPED for op in sent)
+            return stops, len(sent) - stops
+
         reply = await self.caller.call(
             "PATCH",
             f"{self.base_url}/lm/{kind}",
@@ -237,6 +241,7 @@ class Api:
             last_look=body,
             items=len(ops),
             resend_unsure=False,
+            changes=changes,
         )
         ids = [op.id for op in sent]
         if isinstance(reply, Failure):
@@ -262,6 +267,7 @@ class Api:
                 body=b'{"targetStatus": "STOPPED"}',
                 items=1,
                 resend_unsure=False,
+                changes=lambda: (1, 0),
             )
         else:
             reply = await self.caller.call(
@@ -271,6 +277,7 @@ class Api:
                 headers=self._headers(),
                 items=1,
                 resend_unsure=False,
+                changes=lambda: (0, 1),
             )
         if isinstance(reply, Failure):
             return ChangeAnswer({}, frozenset(), failure=reply)

@@ -7,6 +7,7 @@ with nothing changed. Tokens, secrets and keys never appear in a repr, a log lin
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import ssl
@@ -18,7 +19,8 @@ import anyio
 import attrs
 
 from aicore_bulk._clock import SYSTEM_CLOCK, Clock
-from aicore_bulk._errors import AuthenticationError, ConfigurationError, ServiceError
+from aicore_bulk._errors import AuthenticationError, BulkError, ConfigurationError, ServiceError
+from aicore_bulk._logging import get_logger, log
 from aicore_bulk._retry import RETRYABLE_STATUSES, RetryPolicy, backoff_waits, retry_after
 from aicore_bulk._transport import Request, Response, Transport, TransportError
 
@@ -27,6 +29,8 @@ _DEFAULT_LIFETIME = 3600.0
 #: Refresh a token this long before the service says it expires (or at 90 % of a short life).
 _REFRESH_MARGIN = 60.0
 _TOKEN_ATTEMPTS = 4
+
+_log = get_logger("auth")
 
 
 class Auth(Protocol):
@@ -184,18 +188,60 @@ async def fetch_token(
             response = await transport.send(request)
         except TransportError as error:
             if attempt == _TOKEN_ATTEMPTS:
-                raise ServiceError(
-                    f"the token endpoint {request.url} did not answer ({error})"
-                ) from None
-            await clock.sleep(next(waits))
+                failed = ServiceError(f"the token endpoint {request.url} did not answer ({error})")
+                _log_failed(failed, attempt=attempt)
+                raise failed from None
+            wait = next(waits)
+            _log_retry(request.url, f"did not answer ({error})", attempt=attempt, wait=wait)
+            await clock.sleep(wait)
             continue
         if response.status in RETRYABLE_STATUSES and attempt < _TOKEN_ATTEMPTS:
             asked = retry_after(response.headers, now=clock.time)
             wait = next(waits)
-            await clock.sleep(min(retry.wait_max, asked) if asked is not None else wait)
+            wait = min(retry.wait_max, asked) if asked is not None else wait
+            answered = f"answered HTTP {response.status}"
+            _log_retry(request.url, answered, attempt=attempt, wait=wait, status=response.status)
+            await clock.sleep(wait)
             continue
-        return _parse_token(request.url, response)
+        try:
+            token, lifetime = _parse_token(request.url, response)
+        except BulkError as error:
+            _log_failed(error, attempt=attempt, status=response.status)
+            raise
+        log(_log, logging.DEBUG, "token fetched; it lives %.0f s", lifetime, lifetime=lifetime)
+        return token, lifetime
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _log_retry(
+    url: str, what: str, *, attempt: int, wait: float, status: int | None = None
+) -> None:
+    log(
+        _log,
+        logging.WARNING,
+        "token fetch failed: the token endpoint %s %s (try %d of %d); trying again in %.1f s",
+        url,
+        what,
+        attempt,
+        _TOKEN_ATTEMPTS,
+        wait,
+        url=url,
+        status=status,
+        attempt=attempt,
+        wait=round(wait, 3),
+    )
+
+
+def _log_failed(error: BulkError, *, attempt: int, status: int | None = None) -> None:
+    # The error's message names the endpoint and the reason, never the secret or a token.
+    log(
+        _log,
+        logging.WARNING,
+        "token fetch failed: %s",
+        error,
+        status=status,
+        attempt=attempt,
+    )
 
 
 def _parse_token(url: str, response: Response) -> tuple[str, float]:

@@ -6,6 +6,7 @@ or says why there is none. Per-item meaning is left to the wire format (``_api``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 
 import anyio
@@ -14,6 +15,7 @@ import attrs
 from aicore_bulk._auth import Auth
 from aicore_bulk._clock import Clock
 from aicore_bulk._events import Listener, RequestAnswered, RequestSent
+from aicore_bulk._logging import get_logger, log, plural
 from aicore_bulk._rate import Pacer
 from aicore_bulk._retry import (
     RETRYABLE_STATUSES,
@@ -30,6 +32,10 @@ _THROTTLED = 429
 NOTHING_LEFT = "nothing left to send"
 #: A request may be throttled this many times its attempts before it gives up.
 _THROTTLE_FACTOR = 4
+
+_log = get_logger("request")
+#: How many items a change request stops and how many it deletes, asked only when logged.
+Changes = Callable[[], tuple[int, int]]
 
 
 @attrs.frozen
@@ -108,6 +114,7 @@ class Caller:
         last_look: Callable[[], bytes | None] | None = None,
         items: int = 0,
         resend_unsure: bool = True,
+        changes: Changes | None = None,
     ) -> Reply | Failure:
         """Send until a final answer (any non-retryable status) or until tries run out.
 
@@ -119,6 +126,9 @@ class Caller:
         failure comes back at once (after the pause a 429 calls for), so that the engine
         re-checks each item against what it has learned meanwhile, or reads it again when
         the try may have acted (a 5xx, a dropped connection, a timeout).
+
+        ``changes`` says how many items the request stops and deletes (for its log record;
+        it is asked once the body is built, and only when DEBUG records are wanted).
         """
         waits = backoff_waits(self.retry)
         maybe_applied = False
@@ -139,9 +149,11 @@ class Caller:
                 operation=operation,
                 items=items,
                 attempt=attempt,
+                changes=changes,
             )
             if isinstance(outcome, Response) and outcome.status == _UNAUTHORIZED and not refreshed:
                 # The token may have expired early or been revoked: one fresh try.
+                log(_log, logging.INFO, "the service refused our token (401): fetching another")
                 self.auth.invalidate(token)
                 refreshed = True
                 if not resend_unsure:
@@ -195,6 +207,7 @@ class Caller:
         operation: str,
         items: int,
         attempt: int,
+        changes: Changes | None = None,
     ) -> tuple[Response | TransportError, str]:
         """Send once, when the limiter and the pacer let it go, with a token fetched just then.
 
@@ -225,15 +238,15 @@ class Caller:
             try:
                 response = await self.transport.send(request)
             except TransportError as error:
-                self._emit(
-                    RequestAnswered(operation, items, None, self.clock.monotonic() - started)
-                )
+                seconds = self.clock.monotonic() - started
+                self._emit(RequestAnswered(operation, items, None, seconds))
+                _log_request(request.method, operation, attempt, changes, error, seconds)
                 return error, token
             finally:
                 counters.in_flight -= 1
-        self._emit(
-            RequestAnswered(operation, items, response.status, self.clock.monotonic() - started)
-        )
+        seconds = self.clock.monotonic() - started
+        self._emit(RequestAnswered(operation, items, response.status, seconds))
+        _log_request(request.method, operation, attempt, changes, response, seconds)
         return response, token
 
     def _pause_for(self, response: Response | TransportError, backoff_wait: float) -> None:
@@ -241,11 +254,59 @@ class Caller:
         headers = response.headers if isinstance(response, Response) else {}
         asked = retry_after(headers, now=self.clock.time)
         # The server is throttling this client: every request holds, not just this one.
-        self.pacer.throttled(min(asked, self.retry.wait_max) if asked is not None else backoff_wait)
+        pause = min(asked, self.retry.wait_max) if asked is not None else backoff_wait
+        if self.pacer.throttled(pause):
+            rate = self.pacer.effective_rate
+            log(
+                _log,
+                logging.WARNING,
+                "throttled (HTTP 429): every request waits %.1f s%s",
+                pause,
+                f", then at most {rate:.1f} requests/s" if rate is not None else "",
+                status=_THROTTLED,
+                pause=round(pause, 3),
+                rate=round(rate, 3) if rate is not None else None,
+                episode=self.pacer.episodes,
+            )
 
     def _emit(self, event: RequestSent | RequestAnswered) -> None:
         if self.listener is not None:
             self.listener(event)
+
+
+def _log_request(
+    method: str,
+    operation: str,
+    attempt: int,
+    changes: Changes | None,
+    outcome: Response | TransportError,
+    seconds: float,
+) -> None:
+    """One DEBUG record per request: what it did, and what came of it (never a header)."""
+    if not _log.isEnabledFor(logging.DEBUG):
+        return
+    stops, deletes = changes() if changes is not None else (0, 0)
+    what = ", ".join(plural(n, noun) for n, noun in ((stops, "stop"), (deletes, "delete")) if n)
+    status = outcome.status if isinstance(outcome, Response) else None
+    log(
+        _log,
+        logging.DEBUG,
+        "%s %s%s%s -> %s in %.3f s",
+        method,
+        operation,
+        f": {what}" if what else "",
+        f" (try {attempt})" if attempt > 1 else "",
+        status if status is not None else f"no answer ({outcome})",
+        seconds,
+        method=method,
+        operation=operation,
+        items=stops + deletes,
+        stops=stops,
+        deletes=deletes,
+        status=status,
+        seconds=round(seconds, 3),
+        attempt=attempt,
+    )
 
 
 def _failure(outcome: Response | TransportError, *, attempt: int, before: bool) -> Failure:

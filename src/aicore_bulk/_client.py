@@ -7,7 +7,7 @@ It wires the parts once (transport, credentials, limits, options, clock) into a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Self, cast
 
 import anyio
@@ -180,6 +180,7 @@ class BulkClient:
         interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
         journal: JournalPath | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> Report:
         """Delete every item of ``ids``, stopping first whatever must be stopped.
 
@@ -198,10 +199,13 @@ class BulkClient:
             listener: Receives this run's progress events.
             journal: A new file where the run records every item's fate as it goes, so that
                 :meth:`resume` can finish the run after a crash or a kill.
+            labels: Your own notes on the run (text to text: a ticket, a selection, a
+                limit), kept in its audit trail: ``report.run.options.labels`` and the
+                journal. Never put a secret here.
 
         Raises:
-            InputError: A malformed ID or an unknown kind, or a journal path that exists,
-                before anything is sent.
+            InputError: A malformed ID or an unknown kind, a journal path that exists, or
+                labels that are not text, before anything is sent.
             AuthenticationError: The credentials were refused.
             ServiceError: The service could not be read before anything was changed.
             RunDeclinedError: ``confirm`` said no.
@@ -215,6 +219,7 @@ class BulkClient:
             interrupt=interrupt,
             listener=listener,
             journal=journal,
+            labels=labels,
         )
 
     async def stop(
@@ -227,6 +232,7 @@ class BulkClient:
         interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
         journal: JournalPath | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> Report:
         """Stop every PENDING or RUNNING item of ``ids``; see :meth:`delete` for the rest."""
         return await self._execute(
@@ -238,6 +244,7 @@ class BulkClient:
             interrupt=interrupt,
             listener=listener,
             journal=journal,
+            labels=labels,
         )
 
     async def plan(
@@ -297,6 +304,7 @@ class BulkClient:
         deadline: float | None = None,
         interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> Report:
         """Finish the run recorded in ``journal`` (after a kill, a crash or an interrupt).
 
@@ -306,6 +314,9 @@ class BulkClient:
         run may have made. The journal is updated as the items settle, so a resume can be
         resumed too.
 
+        The resume is a run of its own: its report's ``run`` has a new ID, and ``run.resumes``
+        names the run that wrote the journal. ``labels`` are as for :meth:`delete`.
+
         Returns:
             The report of the whole run: every ID of the original run exactly once.
 
@@ -314,9 +325,15 @@ class BulkClient:
                 or service.
         """
         _check_deadline(deadline)
+        labels = _check_labels(labels)
         self._check_open()
         return await resume(
-            self._connection, journal, deadline=deadline, interrupt=interrupt, listener=listener
+            self._connection,
+            journal,
+            deadline=deadline,
+            interrupt=interrupt,
+            listener=listener,
+            labels=labels,
         )
 
     async def _execute(
@@ -330,8 +347,10 @@ class BulkClient:
         interrupt: anyio.Event | None,
         listener: Listener | None,
         journal: JournalPath | None,
+        labels: Mapping[str, str] | None,
     ) -> Report:
         _check_deadline(deadline)
+        labels = _check_labels(labels)
         self._check_open(kind)
         return await execute(
             self._connection,
@@ -343,6 +362,7 @@ class BulkClient:
             interrupt=interrupt,
             listener=listener,
             journal=journal,
+            labels=labels,
         )
 
     def _check_open(self, kind: str | None = None) -> None:
@@ -355,6 +375,24 @@ class BulkClient:
 def _check_deadline(deadline: float | None) -> None:
     if deadline is not None:
         check_number("deadline", deadline, above=0)
+
+
+def _check_labels(labels: Mapping[str, str] | None) -> dict[str, str] | None:
+    """A copy of ``labels``, checked to be text to text (they go into JSON as they are)."""
+    if labels is None:
+        return None
+    if not isinstance(labels, Mapping):
+        raise InputError(f"labels must be a mapping of text to text, not {type(labels).__name__}")
+    # Typed as text, but a caller's dict may hold anything: JSON would take a number, and a
+    # resumed journal would then hand back something else than was given.
+    for key, value in cast("Mapping[object, object]", labels).items():
+        if not isinstance(key, str):
+            raise InputError(f"labels must map text to text: key {key!r} is a {type(key).__name__}")
+        if not isinstance(value, str):
+            raise InputError(
+                f"labels must map text to text: {key!r} maps to a {type(value).__name__}"
+            )
+    return dict(labels)
 
 
 def _check_kind(kind: str) -> None:

@@ -14,8 +14,9 @@ returns. Only a power cut can lose the last few commits, and it never corrupts t
 
 What is written, and when (the engine calls these):
 
-* :meth:`Journal.create` writes the run (kind, target, resource group, URL, the plan's counts)
-  and every distinct ID in input order, before the first change is sent;
+* :meth:`Journal.create` writes the run (kind, target, resource group, URL, the plan's counts,
+  and the run's audit record: its ID, version, start time and options) and every distinct
+  ID in input order, before the first change is sent;
 * :meth:`Journal.sending`, *before* a change request goes out, marks its items as possibly
   changed (a write-ahead): a kill while the request is in flight leaves them in doubt, never
   "untouched";
@@ -39,9 +40,11 @@ import attrs
 
 from aicore_bulk._errors import InputError, JournalError
 from aicore_bulk._models import KINDS, STATUS_BY_VALUE, Kind, Outcome, Target
-from aicore_bulk._report import ItemResult
+from aicore_bulk._report import ItemResult, RunInfo
 
 #: Bumped when the schema changes; a journal of another format is refused, not guessed at.
+#: (The ``run`` key, the audit record, came later within format 1: the run table is keys and
+#: values, so an older reader skips it and a journal without it reads as ``run=None``.)
 FORMAT: Final = 1
 #: Outcomes a resume keeps as they are: the goal holds, or the rules say it never will.
 FINAL: Final = frozenset(
@@ -82,6 +85,9 @@ class RunRecord:
         base_url: The AI API it spoke to.
         duplicates: Repeated IDs in the run's input.
         plan: Items per route when the run started.
+        run: The audit record of the run that wrote the journal (its ID, version, start
+            time and options; ``finished_at`` None); None in a journal written before
+            aicore-bulk kept one.
 
     """
 
@@ -91,6 +97,7 @@ class RunRecord:
     base_url: str
     duplicates: int
     plan: Mapping[str, int]
+    run: RunInfo | None = None
 
 
 @attrs.frozen
@@ -172,6 +179,8 @@ class Journal:
                     "duplicates": run.duplicates,
                     "plan": dict(run.plan),
                 }
+                if run.run is not None:
+                    meta["run"] = run.run.to_json()
                 db.executemany(
                     "INSERT INTO run VALUES (?, ?)",
                     ((key, json.dumps(value)) for key, value in meta.items()),
@@ -222,6 +231,7 @@ class Journal:
             base_url=meta["base_url"],
             duplicates=meta["duplicates"],
             plan=meta["plan"],
+            run=RunInfo.from_json(meta["run"]) if "run" in meta else None,
         )
 
     def items(self) -> list[JournalItem]:

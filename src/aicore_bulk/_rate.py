@@ -71,6 +71,10 @@ class Pacer:
     burst: float | None = attrs.field(default=None, init=False)
     #: 429 events learned from (the 429s of requests sent before an event do not count).
     events: int = attrs.field(default=0, init=False)
+    #: Throttling episodes, adaptive or not: a 429 of a request sent after the last
+    #: episode began starts a new one (what the log reports, once each).
+    episodes: int = attrs.field(default=0, init=False)
+    _episode_began: float = attrs.field(default=float("-inf"), init=False)
     _start_rate: float = attrs.field(default=0.0, init=False)
     _doubling: float = attrs.field(default=_DOUBLING, init=False)
     _since: float = attrs.field(default=float("-inf"), init=False)
@@ -115,13 +119,20 @@ class Pacer:
             if self._queue:
                 self._queue[0].set()
 
-    def throttled(self, retry_after: float) -> None:
-        """A 429: pause everyone for ``retry_after``; learn from it once per event."""
+    def throttled(self, retry_after: float) -> bool:
+        """A 429: pause everyone for ``retry_after``; learn from it once per event.
+
+        Returns True when the 429 begins a new throttling episode.
+        """
         now = self.clock.monotonic()
         self._paused_until = max(self._paused_until, now + retry_after)
+        new_episode = self._sent_at() > self._episode_began
+        if new_episode:
+            self.episodes += 1
+            self._episode_began = now
         sent = self._sent_after()
         if not self.adaptive or sent is None:
-            return  # sent before the last event: the same burst of 429s, nothing new
+            return new_episode  # sent before the last event: the same burst, nothing new
         self.events += 1
         if self.rate is None:
             # Unpaced until now: what came back while this request was on its way is what
@@ -146,6 +157,7 @@ class Pacer:
             self.rate = max(MIN_RATE, _BETA * self.ceiling)
         self._since = self._paused_until
         self._successes.clear()
+        return new_episode
 
     def succeeded(self) -> None:
         """A request went through: count it, and grow the rate while no 429 comes."""
@@ -201,6 +213,11 @@ class Pacer:
             self._last_sent = start if now - start <= 0.5 / rate else now
         # The answer to this request teaches only about the time after the last event.
         _SENT.set((id(self), self.events, now))
+
+    def _sent_at(self) -> float:
+        """When the current task's request went (now, if this pacer did not send it)."""
+        pacer, _, at = _SENT.get((id(self), self.events, self.clock.monotonic()))
+        return at if pacer == id(self) else self.clock.monotonic()
 
     def _sent_after(self) -> float | None:
         """When the current task's request went, if after the last event (None: before)."""

@@ -6,6 +6,16 @@ Its JSON form is a contract (the CLI prints it and orchestrators parse it)::
 
     {
       "kind": "executions", "target": "DELETED",
+      "run": {"id": "20260101T000000Z-5f0c2a9e41d7", "resumes": null,
+              "tool_version": "0.1.0", "base_url": "https://api.ai.example.com/v2",
+              "resource_group": "default", "kind": "executions", "target": "DELETED",
+              "started_at": "2026-01-01T00:00:00.000Z",
+              "finished_at": "2026-01-01T00:00:04.200Z", "interrupted": false,
+              "options": {"concurrency": 16, "rate": null, "adaptive": true,
+                          "attempts": 6, "request_timeout": 30.0, "deadline": null,
+                          "stop_wait": 600.0, "poll_interval": 2.0, "page_size": 100000,
+                          "batch_wait": 10.0, "grace": 5.0, "journal": null,
+                          "labels": {"max_items": "5000"}}},
       "summary": {"total": 3, "ok": true,
                   "outcomes": {"deleted": 2, "already_absent": 1, ...every outcome...},
                   "requests": 5, "mutating_requests": 2, "retries": 0, "throttled": 0,
@@ -15,11 +25,19 @@ Its JSON form is a contract (the CLI prints it and orchestrators parse it)::
                  "attempts": 1, "status": "COMPLETED"}, ...]
     }
 
+``run`` is the audit trail (:class:`RunInfo`): which run this was (its ID is also on every
+log record of the run, as ``run_id``), which version of the tool against which service and
+resource group, when it started and finished (UTC, from the run's clock), and the options
+that shaped it. A resumed run has an ID of its own and names the run it resumes in
+``resumes``. ``base_url`` never holds credentials. ``labels`` are the caller's own notes
+(the command line records its selection and ``--max-items`` there).
+
 Fields are only ever added, never renamed or removed, within a major version.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
@@ -28,7 +46,123 @@ from typing import Any, Final
 import attrs
 
 from aicore_bulk._errors import BulkError
+from aicore_bulk._logging import plural
 from aicore_bulk._models import Kind, Outcome, Route, Status, Target
+
+
+@attrs.frozen(kw_only=True)
+class RunSettings:
+    """The options that shaped a run, as the audit trail records them.
+
+    Attributes:
+        concurrency, rate, adaptive: The client's :class:`~aicore_bulk.Limits`.
+        attempts, request_timeout: From its :class:`~aicore_bulk.RetryPolicy`.
+        deadline: The run's deadline in seconds (None: none).
+        stop_wait, poll_interval, page_size, batch_wait, grace: The client's
+            :class:`~aicore_bulk.RunOptions`.
+        journal: The journal's path, if the run kept one.
+        labels: The caller's own notes (``labels=`` of ``delete``, ``stop`` and ``resume``).
+
+    """
+
+    concurrency: int
+    rate: float | None
+    adaptive: bool
+    attempts: int
+    request_timeout: float
+    deadline: float | None
+    stop_wait: float
+    poll_interval: float
+    page_size: int
+    batch_wait: float
+    grace: float
+    journal: str | None = None
+    labels: Mapping[str, str] = attrs.field(factory=lambda: MappingProxyType({}))
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form: every field, ``labels`` as an object."""
+        data = attrs.asdict(self, recurse=False)
+        data["labels"] = dict(self.labels)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunSettings:
+        """Read :meth:`to_json`'s form back (a journal's record of its run)."""
+        known = {name: data[name] for name in attrs.fields_dict(cls) if name in data}
+        known["labels"] = MappingProxyType(dict(known.get("labels") or {}))
+        return cls(**known)
+
+
+@attrs.frozen(kw_only=True)
+class RunInfo:
+    """The audit trail of one run: which run, by what, against what, when, and how.
+
+    Attributes:
+        id: Unique per run, and sortable by start time (``20260101T000000Z-5f0c2a9e41d7``);
+            every log record of the run carries it as ``run_id``.
+        resumes: The ID of the run this one resumes (from its journal), or None.
+        tool_version: aicore-bulk's version.
+        base_url: The AI API's URL (credentials, a query or a fragment are never kept).
+        resource_group: The resource group the run worked in.
+        kind, target: What the run did.
+        started_at, finished_at: UTC, read from the run's clock (``finished_at`` is None in a
+            journal, written before the run ends).
+        interrupted: The run was interrupted.
+        options: The options that shaped the run.
+
+    """
+
+    id: str
+    tool_version: str
+    base_url: str
+    resource_group: str
+    kind: Kind
+    target: Target
+    started_at: dt.datetime
+    options: RunSettings
+    finished_at: dt.datetime | None = None
+    interrupted: bool = False
+    resumes: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (see the module docstring)."""
+        return {
+            "id": self.id,
+            "resumes": self.resumes,
+            "tool_version": self.tool_version,
+            "base_url": self.base_url,
+            "resource_group": self.resource_group,
+            "kind": self.kind,
+            "target": self.target.value,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at) if self.finished_at is not None else None,
+            "interrupted": self.interrupted,
+            "options": self.options.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunInfo:
+        """Read :meth:`to_json`'s form back (a journal's record of its run)."""
+        finished = data.get("finished_at")
+        return cls(
+            id=data["id"],
+            resumes=data.get("resumes"),
+            tool_version=data["tool_version"],
+            base_url=data["base_url"],
+            resource_group=data["resource_group"],
+            kind=data["kind"],
+            target=Target(data["target"]),
+            started_at=dt.datetime.fromisoformat(data["started_at"]),
+            finished_at=dt.datetime.fromisoformat(finished) if finished else None,
+            interrupted=bool(data.get("interrupted", False)),
+            options=RunSettings.from_json(data["options"]),
+        )
+
+
+def _iso(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC, to the millisecond, with ``Z``."""
+    text = moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+    return text.removesuffix("+00:00") + "Z"
 
 
 @attrs.frozen
@@ -65,6 +199,15 @@ class Plan:
     requests: int
     reads: int
     duplicates: int
+
+    def __repr__(self) -> str:
+        # One line, however many items: they stay in ``items`` and in the JSON.
+        paths = ", ".join(f"{path} {n:,}" for path, n in self.paths.items() if n)
+        return (
+            f"<Plan {self.kind} {self.target.value}: {plural(len(self.items), 'item')}"
+            + (f" ({paths})" if paths else "")
+            + f", {plural(self.requests, 'change request')}, {plural(self.reads, 'read')}>"
+        )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON form like the report's."""
@@ -175,12 +318,30 @@ class Summary:
 
 @attrs.frozen
 class Report:
-    """Every requested ID exactly once, with what happened to it, and a summary."""
+    """Every requested ID exactly once, with what happened to it, and a summary.
+
+    Attributes:
+        run: The run's audit trail (ID, version, service, times, options); None only for a
+            report built by hand.
+
+    """
 
     kind: Kind
     target: Target
     items: tuple[ItemResult, ...]
     summary: Summary
+    run: RunInfo | None = None
+
+    def __repr__(self) -> str:
+        # One line, however many items: they stay in ``items`` and in the JSON.
+        s = self.summary
+        counts = "".join(f", {n:,} {outcome.value}" for outcome, n in s.outcomes.items() if n)
+        return (
+            f"<Report {self.kind} {self.target.value}: {plural(s.total, 'item')}{counts}, "
+            f"{plural(s.requests, 'request')}, {s.seconds:.1f} s"
+            + (", interrupted" if s.interrupted else "")
+            + ">"
+        )
 
     @classmethod
     def build(
@@ -197,6 +358,7 @@ class Report:
         seconds: float,
         interrupted: bool = False,
         carried_over: int = 0,
+        run: RunInfo | None = None,
     ) -> Report:
         """Assemble a report and count its outcomes."""
         counts = Counter(item.outcome for item in items)
@@ -211,7 +373,7 @@ class Report:
             interrupted=interrupted,
             carried_over=carried_over,
         )
-        return cls(kind, target, items, summary)
+        return cls(kind, target, items, summary, run)
 
     @property
     def ok(self) -> bool:
@@ -239,6 +401,7 @@ class Report:
         return {
             "kind": self.kind,
             "target": self.target.value,
+            "run": self.run.to_json() if self.run is not None else None,
             "summary": self.summary.to_json(),
             "items": [item.to_json() for item in self.items],
         }

@@ -11,17 +11,24 @@
 * **confirm**: the caller may decline the :class:`~aicore_bulk.Plan`: nothing is changed;
 * **journal**: written before the first change, so a kill from then on can be resumed;
 * **dispatch**: the changes, under the deadline and the interruption;
-* **report**: every item exactly once.
+* **report**: every item exactly once, with the run's audit trail (:class:`RunInfo`).
 
 :func:`execute`, :func:`dry_run` and :func:`resume` are the three ways through it.
+Each gets an ID of its own, which tags its log records (see :mod:`aicore_bulk._logging`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
+import itertools
+import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Final
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import attrs
@@ -36,17 +43,27 @@ from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
 from aicore_bulk._events import Event, Listener, PhaseDone, PlanReady
 from aicore_bulk._intake import Ids, intake_states
 from aicore_bulk._journal import Journal, RunRecord
+from aicore_bulk._logging import get_logger, log, plural, run_id_set
 from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Status, Target
 from aicore_bulk._queue import ChangeQueue
 from aicore_bulk._rate import Pacer
 from aicore_bulk._reads import StatusReader
-from aicore_bulk._report import ItemResult, Plan, PlannedItem, Report, route_counts
+from aicore_bulk._report import (
+    ItemResult,
+    Plan,
+    PlannedItem,
+    Report,
+    RunInfo,
+    RunSettings,
+    route_counts,
+)
 from aicore_bulk._retry import RetryBudget, RetryPolicy
 from aicore_bulk._routing import Routed, route_items
 from aicore_bulk._selection import Selection, select_statuses
 from aicore_bulk._stop_wait import StopWait
 from aicore_bulk._transitions import Goal, ItemState
 from aicore_bulk._transport import Transport
+from aicore_bulk._version import __version__
 
 JournalPath = str | os.PathLike[str]
 #: Called with the plan before the first change; False declines the run.
@@ -54,6 +71,13 @@ Confirm = Callable[[Plan], bool | Awaitable[bool]]
 
 #: Retries a run may spend however small it is; it gets two more per 50 items.
 _BASE_BUDGET: Final = 20
+#: The summary of items that missed their goal names this many of them (a million would not
+#: fit in a log line; the report has them all).
+_IDS_LOGGED: Final = 5
+
+_log = get_logger("run")
+#: How log lines say what a run does: "planning to delete", "deleting".
+_VERBS: Final = {Target.DELETED: ("delete", "deleting"), Target.STOPPED: ("stop", "stopping")}
 
 
 @attrs.define(eq=False)
@@ -115,11 +139,49 @@ async def execute(
     interrupt: anyio.Event | None,
     listener: Listener | None,
     journal: JournalPath | None,
+    labels: Mapping[str, str] | None = None,
 ) -> Report:
     """Stop or delete ``ids``: the whole run, from intake to report."""
+    run_id, started_at = _new_run_id(connection.clock)
+    info = RunInfo(
+        id=run_id,
+        tool_version=__version__,
+        base_url=_without_credentials(connection.base_url),
+        resource_group=connection.resource_group,
+        kind=kind,
+        target=target,
+        started_at=started_at,
+        options=_settings(connection, deadline=deadline, journal=journal, labels=labels),
+    )
+    with run_id_set(run_id):
+        return await _execute(
+            connection,
+            info,
+            ids,
+            deadline=deadline,
+            confirm=confirm,
+            interrupt=interrupt,
+            listener=listener,
+            journal=journal,
+        )
+
+
+async def _execute(
+    connection: Connection,
+    info: RunInfo,
+    ids: Ids,
+    *,
+    deadline: float | None,
+    confirm: Confirm | None,
+    interrupt: anyio.Event | None,
+    listener: Listener | None,
+    journal: JournalPath | None,
+) -> Report:
+    kind, target = info.kind, info.target
     started = connection.clock.monotonic()
     if journal is not None:
         Journal.check_new(journal)
+    _log_start(info, f"{_VERBS[target][1]} {kind}")
     states, duplicates, listed = await intake_states(ids, connection, kind)
     run = await Run.prepare(
         connection, Goal(kind, target), states, listener=listener, statuses_known=listed
@@ -142,6 +204,7 @@ async def execute(
                 base_url=connection.base_url,
                 duplicates=duplicates,
                 plan={route.value: n for route, n in routed.counts.items()},
+                run=info,
             ),
             states,
             (run.book.record(i) for i, state in states.items() if state.outcome),
@@ -152,18 +215,33 @@ async def execute(
         if run.book.journal is not None:
             run.book.journal.close()
     results = tuple(run.book.take_results())
-    return run.report(results, duplicates=duplicates, started=started, interrupted=interrupted)
+    return run.report(
+        results, duplicates=duplicates, started=started, interrupted=interrupted, info=info
+    )
 
 
 async def dry_run(
     connection: Connection, kind: Kind, ids: Ids, target: Target, *, listener: Listener | None
 ) -> Plan:
     """What :func:`execute` would do, learned by reading only."""
-    states, duplicates, listed = await intake_states(ids, connection, kind)
-    run = await Run.prepare(
-        connection, Goal(kind, target), states, listener=listener, statuses_known=listed
-    )
-    return run.plan(run.route(), duplicates=duplicates)
+    run_id, _ = _new_run_id(connection.clock)
+    with run_id_set(run_id):
+        log(
+            _log,
+            logging.INFO,
+            "dry run started: planning to %s %s in resource group %r",
+            _VERBS[target][0],
+            kind,
+            connection.resource_group,
+            kind=kind,
+            target=target.value,
+            resource_group=connection.resource_group,
+        )
+        states, duplicates, listed = await intake_states(ids, connection, kind)
+        run = await Run.prepare(
+            connection, Goal(kind, target), states, listener=listener, statuses_known=listed
+        )
+        return run.plan(run.route(), duplicates=duplicates)
 
 
 async def resume(
@@ -173,8 +251,36 @@ async def resume(
     deadline: float | None,
     interrupt: anyio.Event | None,
     listener: Listener | None,
+    labels: Mapping[str, str] | None = None,
 ) -> Report:
-    """Finish the run a journal recorded; items it settled for good are not sent again."""
+    """Finish the run a journal recorded; items it settled for good are not sent again.
+
+    The resume is a run of its own, with an ID of its own; its report's ``run.resumes``
+    names the run that wrote the journal.
+    """
+    run_id, started_at = _new_run_id(connection.clock)
+    with run_id_set(run_id):
+        return await _resume(
+            connection,
+            journal,
+            (run_id, started_at),
+            settings=_settings(connection, deadline=deadline, journal=journal, labels=labels),
+            deadline=deadline,
+            interrupt=interrupt,
+            listener=listener,
+        )
+
+
+async def _resume(
+    connection: Connection,
+    journal: JournalPath,
+    start: tuple[str, dt.datetime],
+    *,
+    settings: RunSettings,
+    deadline: float | None,
+    interrupt: anyio.Event | None,
+    listener: Listener | None,
+) -> Report:
     started = connection.clock.monotonic()
     book = Journal.open(journal)
     try:
@@ -198,6 +304,24 @@ async def resume(
             for entry in recorded
             if entry.open
         }
+        info = RunInfo(
+            id=start[0],
+            resumes=record.run.id if record.run is not None else None,
+            tool_version=__version__,
+            base_url=_without_credentials(connection.base_url),
+            resource_group=connection.resource_group,
+            kind=record.kind,
+            target=record.target,
+            started_at=start[1],
+            options=settings,
+        )
+        _log_start(
+            info,
+            f"{_VERBS[info.target][1]} {record.kind}",
+            f", resuming run {info.resumes or '(not recorded)'}: "
+            f"{plural(len(still_open), 'item')} still open, "
+            f"{len(recorded) - len(still_open):,} settled earlier",
+        )
         run = await Run.prepare(
             connection, Goal(record.kind, record.target), still_open, listener=listener
         )
@@ -215,6 +339,7 @@ async def resume(
         started=started,
         interrupted=interrupted,
         carried_over=sum(not entry.open for entry in recorded),
+        info=info,
     )
 
 
@@ -284,18 +409,37 @@ class Run:
                 message = f"could not read its status: {failure.message}"
                 self.book.settle(item_id, Outcome.FAILED, None, message)
         self.book.emit(PhaseDone("resolve"))
+        log(
+            _log,
+            logging.INFO,
+            "statuses read: %s, %s so far",
+            plural(len(self.book.items), self.goal.kind.removesuffix("s")),
+            plural(self.caller.counters.requests, "request"),
+            items=len(self.book.items),
+            requests=self.caller.counters.requests,
+        )
 
     def route(self) -> Routed:
         """Give every item its route (see :mod:`aicore_bulk._routing`)."""
         routed = route_items(self.goal, self.book)
-        self.book.emit(
-            PlanReady(
-                kind=self.goal.kind,
-                target=self.goal.target,
-                paths=route_counts(routed.counts),
-                total=len(self.book.items),
-                requests=routed.requests(batch=self.dispatcher.batch_size),
-            )
+        ready = PlanReady(
+            kind=self.goal.kind,
+            target=self.goal.target,
+            paths=route_counts(routed.counts),
+            total=len(self.book.items),
+            requests=routed.requests(batch=self.dispatcher.batch_size),
+        )
+        self.book.emit(ready)
+        log(
+            _log,
+            logging.INFO,
+            "plan ready: %s (%s); %s at least",
+            plural(ready.total, "item"),
+            ", ".join(f"{path} {n:,}" for path, n in ready.paths.items() if n) or "nothing",
+            plural(ready.requests, "change request"),
+            paths={route.value: n for route, n in ready.paths.items() if n},
+            items=ready.total,
+            requests=ready.requests,
         )
         return routed
 
@@ -341,6 +485,7 @@ class Run:
             if rest is not None or ours is None:
                 raise
             self.book.finish(f"the run stopped: {_first(ours)}")
+            log(_log, logging.WARNING, "dispatch stopped: %s", _first(ours))
             return False
         finally:
             # A 404 mid-run switched this kind to single calls: later runs start there.
@@ -348,9 +493,20 @@ class Run:
                 self.connection.bulk[self.goal.kind] = dispatcher.bulk
         if interrupt is not None and interrupt.is_set():
             self.book.finish("interrupted before this item settled")
+            log(_log, logging.WARNING, "dispatch interrupted: nothing more was sent")
             return True
         if scope.cancelled_caught:
             self.book.finish(f"the run's deadline of {deadline:g} s passed first")
+            log(_log, logging.WARNING, "dispatch cut short: the deadline of %g s passed", deadline)
+            return False
+        counters = self.caller.counters
+        log(
+            _log,
+            logging.INFO,
+            "dispatch done: %s",
+            plural(counters.mutating, "change request"),
+            mutating_requests=counters.mutating,
+        )
         return False
 
     async def _interrupt_when(self, interrupt: anyio.Event, scope: anyio.CancelScope) -> None:
@@ -367,11 +523,13 @@ class Run:
         duplicates: int,
         started: float,
         interrupted: bool,
+        info: RunInfo,
         carried_over: int = 0,
     ) -> Report:
-        """The report of the run, with the caller's counts."""
+        """The report of the run, with the caller's counts and the run's audit trail."""
         counters = self.caller.counters
-        return Report.build(
+        clock = self.connection.clock
+        report = Report.build(
             kind=self.goal.kind,
             target=self.goal.target,
             items=results,
@@ -380,10 +538,120 @@ class Run:
             retries=counters.retries,
             throttled=counters.throttled,
             duplicates=duplicates,
-            seconds=self.connection.clock.monotonic() - started,
+            seconds=clock.monotonic() - started,
             interrupted=interrupted,
             carried_over=carried_over,
+            run=attrs.evolve(
+                info,
+                finished_at=dt.datetime.fromtimestamp(clock.time(), dt.UTC),
+                interrupted=interrupted,
+            ),
         )
+        _log_end(report)
+        return report
+
+
+def _log_start(info: RunInfo, what: str, more: str = "") -> None:
+    log(
+        _log,
+        logging.INFO,
+        "run started: %s in resource group %r%s",
+        what,
+        info.resource_group,
+        more,
+        kind=info.kind,
+        target=info.target.value,
+        resource_group=info.resource_group,
+        base_url=info.base_url,
+        tool_version=info.tool_version,
+        resumes=info.resumes,
+    )
+
+
+def _log_end(report: Report) -> None:
+    """One record of the outcomes, and one of the items that missed their goal (if any)."""
+    summary = report.summary
+    outcomes = {outcome.value: n for outcome, n in summary.outcomes.items() if n}
+    log(
+        _log,
+        logging.INFO,
+        "run done: %s of %s%s; %s in %.1f s",
+        ", ".join(f"{n:,} {outcome}" for outcome, n in outcomes.items()) or "nothing",
+        plural(summary.total, report.kind.removesuffix("s")),
+        " (interrupted)" if summary.interrupted else "",
+        plural(summary.requests, "request"),
+        summary.seconds,
+        outcomes=outcomes,
+        requests=summary.requests,
+        mutating_requests=summary.mutating_requests,
+        retries=summary.retries,
+        throttled=summary.throttled,
+        seconds=round(summary.seconds, 3),
+        interrupted=summary.interrupted,
+    )
+    missed = {outcome.value: n for outcome, n in summary.outcomes.items() if n and not outcome.ok}
+    if not missed or not _log.isEnabledFor(logging.WARNING):
+        return
+    # One record for the run, never one per item: a million failures would be a million lines.
+    first = [
+        item.id
+        for item in itertools.islice(
+            (item for item in report.items if not item.outcome.ok), _IDS_LOGGED
+        )
+    ]
+    total = sum(missed.values())
+    log(
+        _log,
+        logging.WARNING,
+        "%s of %s did not reach %s: %s; first: %s%s",
+        f"{total:,}",
+        plural(summary.total, report.kind.removesuffix("s")),
+        report.target.value,
+        ", ".join(f"{n:,} {outcome}" for outcome, n in missed.items()),
+        ", ".join(first),
+        ", ..." if total > len(first) else "",
+        missed=missed,
+        first_ids=first,
+    )
+
+
+def _new_run_id(clock: Clock) -> tuple[str, dt.datetime]:
+    """A new run's ID, sortable by start time (to the second) and unique, and its start."""
+    started_at = dt.datetime.fromtimestamp(clock.time(), dt.UTC)
+    return f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(6)}", started_at
+
+
+def _settings(
+    connection: Connection,
+    *,
+    deadline: float | None,
+    journal: JournalPath | None,
+    labels: Mapping[str, str] | None,
+) -> RunSettings:
+    """The options that shape a run, for its audit trail."""
+    limits, options, retry = connection.limits, connection.options, connection.retry
+    return RunSettings(
+        concurrency=limits.concurrency,
+        rate=limits.rate,
+        adaptive=limits.adaptive,
+        attempts=retry.attempts,
+        request_timeout=retry.request_timeout,
+        deadline=deadline,
+        stop_wait=options.stop_wait,
+        poll_interval=options.poll_interval,
+        page_size=options.page_size,
+        batch_wait=options.batch_wait,
+        grace=options.grace,
+        journal=os.fspath(journal) if journal is not None else None,
+        labels=MappingProxyType(dict(labels or {})),
+    )
+
+
+def _without_credentials(url: str) -> str:
+    """The URL without user information, query or fragment (it goes into reports and logs)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _first(group: BaseExceptionGroup[BulkError]) -> BaseException:

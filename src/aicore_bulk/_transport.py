@@ -2,16 +2,27 @@
 
 The engine sends every request through a ``Transport``; nothing above this module knows
 aiohttp. A transport never retries and never interprets statuses: that is the engine's job.
+:class:`AiohttpTransport` says who is asking: every request it sends, to the API and to the
+token endpoint, carries :data:`USER_AGENT` (the service's operators can tell our traffic
+apart, and a support case can name the version).
 """
 
 from __future__ import annotations
 
+import platform
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 import aiohttp
 import attrs
+
+from aicore_bulk._version import __version__
+
+#: ``aicore-bulk/<version> Python/<x.y.z> aiohttp/<version>``, on every request.
+USER_AGENT: Final = (
+    f"aicore-bulk/{__version__} Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+)
 
 
 @attrs.frozen
@@ -75,6 +86,8 @@ class Transport(Protocol):
 class AiohttpTransport:
     """A :class:`Transport` over an aiohttp session, with TLS verification on.
 
+    Every request carries ``User-Agent: aicore-bulk/<version> Python/<x.y.z> aiohttp/<version>``.
+
     Args:
         connections: Connection pool size; the engine's concurrency limit should not exceed it.
         ssl_context: A custom TLS context (an X.509 client certificate, a private CA).
@@ -97,7 +110,7 @@ class AiohttpTransport:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl)
             self._session = aiohttp.ClientSession(
-                connector=connector, skip_auto_headers=("User-Agent",), raise_for_status=False
+                connector=connector, headers={"User-Agent": USER_AGENT}, raise_for_status=False
             )
         return self._session
 

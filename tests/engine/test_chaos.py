@@ -85,7 +85,7 @@ async def test_chaos_every_item_matches_the_ground_truth(
     assert report.summary.outcomes[Outcome.DELETED] >= 0.95 * ITEMS
     secrets = [aicore_simulator.config.client_secret, *issued]
     assert len(issued) > 1  # tokens did expire and were fetched again
-    assert caplog.text.count("-> bulk") > ITEMS / 100  # every request was logged
+    assert caplog.text.count("PATCH bulk") > ITEMS / 100  # every request was logged
     logged = caplog.text + repr(report.to_json()) + shown.getvalue() + items_out.getvalue()
     stored = b"".join(path.read_bytes() for path in tmp_path.iterdir())
     assert not any(secret in logged or secret.encode() in stored for secret in secrets)

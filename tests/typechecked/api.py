@@ -25,6 +25,7 @@ from aicore_bulk import (
     RetryPolicy,
     Route,
     RunDeclinedError,
+    RunInfo,
     RunOptions,
     RunRecord,
     Selection,
@@ -62,11 +63,14 @@ async def clean_up(ids: list[str]) -> Report:
                 deadline=600.0,
                 confirm=lambda plan: plan.requests < 100,
                 interrupt=anyio.Event(),
+                labels={"ticket": "OPS-1234"},
             )
         except RunDeclinedError as declined:
             declined_plan: Plan = declined.plan
             assert declined_plan.kind == "executions"
             raise
+        run: RunInfo | None = report.run
+        assert run is None or run.options.labels["ticket"] == "OPS-1234"
         item: ItemResult = report.items[0]
         outcome: Outcome = item.outcome
         last_seen: Status | None = item.status

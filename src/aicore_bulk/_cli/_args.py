@@ -280,7 +280,14 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         "-v",
         action="count",
         default=0,
-        help="log to stderr (-v: phases, -vv: every request)",
+        help="log more to stderr (-v: phases, -vv: every request, saying what it stops or "
+        "deletes); warnings are always logged",
+    )
+    output.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log records as text (default) or as one JSON object per line",
     )
 
 

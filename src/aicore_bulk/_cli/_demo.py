@@ -15,6 +15,7 @@ import attrs
 
 from aicore_bulk import BulkClient, Limits, RunOptions, Selection, Target
 from aicore_bulk._cli._exit import EXIT_OK
+from aicore_bulk._cli._render import count
 from aicore_bulk._cli._run import run_with
 from aicore_bulk._cli._simulate import deployment_mix
 from aicore_bulk._cli._types import KINDS, STATUSES
@@ -66,9 +67,10 @@ async def demo(args: argparse.Namespace) -> int:
     left = {kind: sum(not s.deleted for s in sim.states(kind).values()) for kind in KINDS}
     stats = sim.statistics()
     print(
-        f"The simulator's own count: {left['executions']} executions and "
-        f"{left['deployments']} deployments left; {stats.violation_count} contract violations; "
-        f"{stats.throttled} requests throttled.",
+        f"The simulator's own count: {count(left['executions'], 'execution')} and "
+        f"{count(left['deployments'], 'deployment')} left; "
+        f"{count(stats.violation_count, 'contract violation')}; "
+        f"{count(stats.throttled, 'request')} throttled.",
         file=out,
     )
     return code

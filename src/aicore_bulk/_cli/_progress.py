@@ -1,9 +1,14 @@
-"""What a person (or a log) sees while a run goes: a bar on a terminal, lines elsewhere."""
+"""What a person (or a log) sees while a run goes: a bar on a terminal, lines elsewhere.
+
+Log records are the library's own (``-v``, ``-vv``); the bar only makes room for them (see
+:mod:`aicore_bulk._cli._logs`).
+"""
 
 from __future__ import annotations
 
 import json
-import logging
+import os
+import shutil
 import time
 from typing import Final, TextIO
 
@@ -12,13 +17,11 @@ import attrs
 from aicore_bulk import (
     Event,
     ItemSettled,
-    PhaseDone,
     PlanReady,
     RequestAnswered,
     RequestSent,
 )
 
-_logger = logging.getLogger("aicore_bulk")
 #: A terminal bar redraws at most this often; plain lines come this far apart.
 _BAR_EVERY: Final = 0.1
 _LINE_EVERY: Final = 5.0
@@ -44,13 +47,13 @@ class Progress:
     throttled: int = 0
     _started: float = attrs.field(factory=time.monotonic)
     _drawn: float = 0.0
+    #: The bar is on the screen (drawn, and its line not yet ended by :meth:`close`).
+    _shown: bool = False
 
     def __call__(self, event: Event) -> None:
         """Take one event."""
         if isinstance(event, PlanReady):
             self.total = event.total
-            paths = {route.value: n for route, n in event.paths.items() if n}
-            _logger.info("plan: %s, %d change requests at least", paths, event.requests)
         elif isinstance(event, ItemSettled):
             self.settled += 1
             if self.items_out is not None:
@@ -59,13 +62,19 @@ class Progress:
         elif isinstance(event, RequestSent):
             self.requests += 1
             self.retries += event.attempt > 1
-            _logger.debug("-> %s (%d items, try %d)", event.operation, event.items, event.attempt)
         elif isinstance(event, RequestAnswered):
             self.throttled += event.status == 429  # noqa: PLR2004
-            _logger.debug("<- %s %s in %.3f s", event.operation, event.status, event.seconds)
-        elif isinstance(event, PhaseDone):
-            _logger.info("%s done", event.phase)
         self._show()
+
+    def clear(self) -> None:
+        """Wipe the bar's line, so that a log record can take it (then :meth:`redraw`)."""
+        if self._shown and self.stream is not None:
+            self.stream.write("\r\x1b[K")
+
+    def redraw(self) -> None:
+        """Draw the bar again, below what was just written."""
+        if self._shown:
+            self._show(force=True)
 
     def _show(self, *, force: bool = False) -> None:
         if self.stream is None or not self.total:
@@ -75,7 +84,10 @@ class Progress:
             return
         self._drawn = now
         if self.bar:
-            self.stream.write("\r" + self.line(now) + "\x1b[K")
+            # Cut to the terminal: a bar that wraps can no longer be redrawn in place.
+            line = self.line(now)[: max(_terminal_width(self.stream) - 1, 1)]
+            self.stream.write("\r" + line + "\x1b[K")
+            self._shown = True
         else:
             self.stream.write(self.line(now) + "\n")
         self.stream.flush()
@@ -111,3 +123,14 @@ class Progress:
         if self.bar:
             self.stream.write("\n")
             self.stream.flush()
+        self._shown = False
+
+
+def _terminal_width(stream: TextIO) -> int:
+    """Columns of the terminal ``stream`` shows on (``COLUMNS`` wins, as for every tool)."""
+    if not os.environ.get("COLUMNS"):
+        try:
+            return os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            pass  # not a terminal's stream: ask shutil (stdout's terminal, or 80)
+    return shutil.get_terminal_size().columns

@@ -19,19 +19,24 @@ _PATH_LABELS: Final = {
 _FAILURES_SHOWN: Final = 10
 
 
+def count(n: int, noun: str) -> str:
+    """``1 item``, ``2 items``, ``1,000 items``: a count and its noun, singular or plural."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def summary(report: Report, *, resource_group: str) -> str:
     """A table of outcomes, the request counts, and the first failures."""
     s = report.summary
     lines = [
         f"{report.kind} -> {report.target.value} in resource group {resource_group}: "
-        f"{s.total:,} items in {s.seconds:.1f} s"
-        + (f" ({s.duplicates:,} repeated IDs ignored)" if s.duplicates else ""),
+        f"{count(s.total, 'item')} in {s.seconds:.1f} s"
+        + (f" ({count(s.duplicates, 'repeated ID')} ignored)" if s.duplicates else ""),
     ]
     lines += [f"  {outcome.value:<15}{n:>10,}" for outcome, n in s.outcomes.items() if n]
     if s.carried_over:
         lines.append(f"{s.carried_over:,} of them settled earlier, as the journal recorded")
     lines.append(
-        f"requests: {s.requests:,} ({s.mutating_requests:,} changes), "
+        f"requests: {s.requests:,} ({count(s.mutating_requests, 'change')}), "
         f"retries {s.retries:,}, throttled {s.throttled:,}"
     )
     problems = [item for item in report.items if not item.outcome.ok]
@@ -54,8 +59,8 @@ def plan_table(
     """The dry run: items per path, the request count and an estimated duration."""
     lines = [
         f"dry run: {plan.kind} -> {plan.target.value} in resource group {resource_group}: "
-        f"{len(plan.items):,} items"
-        + (f" ({plan.duplicates:,} repeated IDs ignored)" if plan.duplicates else ""),
+        f"{count(len(plan.items), 'item')}"
+        + (f" ({count(plan.duplicates, 'repeated ID')} ignored)" if plan.duplicates else ""),
     ]
     lines += [
         f"  {_PATH_LABELS[path]:<32}{n:>10,}"

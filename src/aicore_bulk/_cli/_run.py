@@ -6,12 +6,11 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import signal
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,6 +33,7 @@ from aicore_bulk import (
     Target,
     read_journal,
 )
+from aicore_bulk._cli import _logs
 from aicore_bulk._cli._exit import (
     EXIT_INTERRUPTED,
     EXIT_ITEMS,
@@ -44,7 +44,7 @@ from aicore_bulk._cli._exit import (
 )
 from aicore_bulk._cli._inputs import ids_from
 from aicore_bulk._cli._progress import Progress
-from aicore_bulk._cli._render import plan_table, summary
+from aicore_bulk._cli._render import count, plan_table, summary
 
 #: Deleting more than this many items asks first, in a terminal.
 CONFIRM_ABOVE = 100
@@ -63,7 +63,9 @@ async def run(args: argparse.Namespace) -> int:
     except BulkError as error:
         return fail(str(error), EXIT_USAGE)
     async with client:
-        return await run_with(client, args, target=target, ids_source=ids_source)
+        return await run_with(
+            client, args, target=target, ids_source=ids_source, labels=_labels(args)
+        )
 
 
 async def _resume(args: argparse.Namespace) -> int:
@@ -78,7 +80,11 @@ async def _resume(args: argparse.Namespace) -> int:
         try:
             with _interruptible() as interrupt:
                 report = await client.resume(
-                    args.journal, deadline=args.deadline, listener=progress, interrupt=interrupt
+                    args.journal,
+                    deadline=args.deadline,
+                    listener=progress,
+                    interrupt=interrupt,
+                    labels={"command": "resume"},
                 )
         except BulkError as error:
             return fail(f"{error} (nothing was changed)", EXIT_USAGE)
@@ -97,6 +103,8 @@ def _progress(args: argparse.Namespace, label: str, *, changes: bool) -> tuple[P
         verb=label,
         items_out=sys.stdout if args.output == "ndjson" and changes else None,
     )
+    if progress.bar:
+        _logs.show_above(progress)
     return progress, human
 
 
@@ -107,6 +115,7 @@ async def run_with(
     target: Target,
     ids_source: Iterable[str] | Selection,
     resource_group: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> int:
     """The run itself, on a ready client (the demo reuses it)."""
     group = resource_group or client.resource_group
@@ -135,6 +144,7 @@ async def run_with(
                 interrupt=interrupt,
                 confirm=lambda plan: _confirm(plan, args, group=group),
                 journal=getattr(args, "journal", None),
+                labels=labels,
             )
         progress.close()
     except RunDeclinedError as error:
@@ -248,7 +258,8 @@ async def _confirm(plan: Plan, args: argparse.Namespace, *, group: str) -> bool:
     changing = sum(plan.paths[path] for path in _CHANGING_PATHS)
     if args.max_items is not None and changing > args.max_items:
         print(  # noqa: T201
-            f"aicore-bulk: refusing: the run would change {changing:,} {plan.kind}, "
+            f"aicore-bulk: refusing: the run would change "
+            f"{count(changing, plan.kind.removesuffix('s'))}, "
             f"more than --max-items {args.max_items:,}",
             file=sys.stderr,
         )
@@ -263,7 +274,7 @@ async def _confirm(plan: Plan, args: argparse.Namespace, *, group: str) -> bool:
     if not asks:
         return True
     question = (
-        f"\nDelete {changing:,} {plan.kind} in resource group {group}? "
+        f"\nDelete {count(changing, plan.kind.removesuffix('s'))} in resource group {group}? "
         "This cannot be undone. [y/N] "
     )
     answer = await anyio.to_thread.run_sync(_ask, question)
@@ -315,7 +326,8 @@ def _print_plan(
     changing = sum(plan.paths[path] for path in _CHANGING_PATHS)
     if args.max_items is not None and changing > args.max_items:
         return fail(
-            f"the run would change {changing:,} items, more than --max-items {args.max_items:,}",
+            f"the run would change {count(changing, 'item')}, "
+            f"more than --max-items {args.max_items:,}",
             EXIT_REFUSED,
         )
     return EXIT_OK
@@ -340,7 +352,8 @@ def _finish(
         print(summary(report, resource_group=group), file=human)
         if still_listed:
             print(
-                f"{still_listed:,} deleted items were still listed when --wait ran out",
+                f"{count(still_listed, 'deleted item')} "
+                f"{'was' if still_listed == 1 else 'were'} still listed when --wait ran out",
                 file=human,
             )
     if report.summary.interrupted:
@@ -376,10 +389,39 @@ class _Latency:
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
-    if not args.verbose:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("aicore_bulk")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if args.verbose > 1 else logging.INFO)
+    _logs.configure(
+        verbose=args.verbose,
+        quiet=args.quiet,
+        json_lines=args.log_format == "json",
+        stream=sys.stderr,
+    )
+
+
+def _labels(args: argparse.Namespace) -> dict[str, str]:
+    """What the run's audit trail keeps of the command line: the selection, --max-items."""
+    labels = {"command": args.command}
+    flags = [f"--status {status.value}" for status in args.status]
+    flags += [f"--scenario-id {args.scenario_id}"] if args.scenario_id else []
+    flags += [f"--executable-id {executable}" for executable in args.executable_id]
+    flags += [f"--configuration-id {args.configuration_id}"] if args.configuration_id else []
+    if args.older_than is not None:
+        flags.append(f"--older-than {_duration(args.older_than)}")
+        flags += [f"--age-field {args.age_field}"] if args.age_field != "created" else []
+    flags += ["--all"] if args.select_all else []
+    if flags:
+        labels["selection"] = " ".join(flags)
+    if args.ids_file:
+        labels["ids_file"] = args.ids_file
+    if args.max_items is not None:
+        labels["max_items"] = str(args.max_items)
+    return labels
+
+
+def _duration(seconds: float) -> str:
+    """``30d``, ``1d12h``, ``90s`` -> ``1m30s``: a duration as --older-than takes it."""
+    left, parts = round(seconds), []
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size:
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    return "".join(parts) or "0s"

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping
 
 from aicore_bulk._cli._exit import EXIT_OK
+from aicore_bulk._cli._render import count
 from aicore_bulk._cli._types import KINDS
 from aicore_bulk.testing import (
     DEFAULT_MIX,
@@ -101,7 +102,9 @@ def simulate(args: argparse.Namespace) -> int:
         lines = [f"aicore-bulk simulator listening on {running.url}"]
         lines += [f"  {line}" for line in exports]
         for group in groups:
-            held = ", ".join(f"{len(sim.states(kind, group))} {kind}" for kind in KINDS)
+            held = ", ".join(
+                count(len(sim.states(kind, group)), kind.removesuffix("s")) for kind in KINDS
+            )
             lines.append(f"resource group {group}: {held}")
         lines.append("Press Ctrl-C to stop.")
         print("\n".join(lines), flush=True)  # noqa: T201
