@@ -20,10 +20,17 @@ from aicore_bulk._errors import InputError
 from aicore_bulk._events import Listener
 from aicore_bulk._intake import Ids, SelectedIds
 from aicore_bulk._models import KINDS, Kind, Limits, RunOptions, Target
-from aicore_bulk._reads import still_listed
 from aicore_bulk._report import Plan, Report
 from aicore_bulk._retry import RetryPolicy
-from aicore_bulk._run import Confirm, Connection, JournalPath, dry_run, execute, resume
+from aicore_bulk._run import (
+    Confirm,
+    Connection,
+    JournalPath,
+    dry_run,
+    execute,
+    resume,
+    wait_gone,
+)
 from aicore_bulk._selection import Selection
 from aicore_bulk._transport import AiohttpTransport, Transport
 
@@ -255,7 +262,17 @@ class BulkClient:
         target: Literal["DELETED", "STOPPED"] | Target = "DELETED",
         listener: Listener | None = None,
     ) -> Plan:
-        """A dry run: read statuses and say what a run would do, without changing anything."""
+        """A dry run: read statuses and say what a run would do, without changing anything.
+
+        Args:
+            kind: ``"executions"`` or ``"deployments"``.
+            ids: An iterable or async iterable of IDs, or this client's :meth:`select`.
+            target: ``"DELETED"`` (stop what must stop, then delete) or ``"STOPPED"``.
+            listener: Receives this dry run's progress events.
+
+        Raises:
+            InputError: A malformed ID, an unknown kind or target (nothing is sent).
+        """
         wanted = _target(target)
         self._check_open(kind)
         return await dry_run(self._connection, kind, ids, wanted, listener=listener)
@@ -285,17 +302,7 @@ class BulkClient:
             The IDs still listed when ``within`` seconds had passed (empty: all gone).
         """
         _check_kind(kind)
-        connection = self._connection
-        clock, options = connection.clock, connection.options
-        api = connection.api(connection.caller(listener=None, items=0))
-        left = set(ids)
-        give_up = clock.monotonic() + within
-        while left:
-            left = await still_listed(api, kind, left, page_size=options.page_size)
-            if not left or clock.monotonic() >= give_up:
-                break
-            await clock.sleep(min(options.poll_interval, give_up - clock.monotonic()))
-        return left
+        return await wait_gone(self._connection, kind, set(ids), within=within)
 
     async def resume(
         self,

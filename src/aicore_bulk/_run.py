@@ -47,7 +47,7 @@ from aicore_bulk._logging import get_logger, log, plural, run_id_set
 from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Status, Target
 from aicore_bulk._queue import ChangeQueue
 from aicore_bulk._rate import Pacer
-from aicore_bulk._reads import StatusReader
+from aicore_bulk._reads import StatusReader, still_listed
 from aicore_bulk._report import (
     ItemResult,
     Plan,
@@ -685,3 +685,18 @@ def _fan_out(*listeners: Listener | None) -> Listener | None:
             listener(event)
 
     return every
+
+
+async def wait_gone(
+    connection: Connection, kind: Kind, ids: set[str], *, within: float
+) -> set[str]:
+    """Wait until none of ``ids`` is listed; returns those still listed after ``within``."""
+    clock, options = connection.clock, connection.options
+    api = connection.api(connection.caller(listener=None, items=0))
+    give_up = clock.monotonic() + within
+    while ids:
+        ids = await still_listed(api, kind, ids, page_size=options.page_size)
+        if not ids or clock.monotonic() >= give_up:
+            break
+        await clock.sleep(min(options.poll_interval, give_up - clock.monotonic()))
+    return ids
