@@ -687,7 +687,7 @@ for _row, (_status, _body, _type) in TOKEN_ANSWERS.items():
 @case("T6")
 async def _token_endpoint_unreachable(there: There) -> list[str]:
     async def refuse(request: Request) -> Response:
-        raise TransportError("connect", "Connection refused")
+        raise TransportError("connect", "the connection was refused")
 
     async with scripted(refuse) as client:
         return await raised_async(client.delete("executions", ONE))

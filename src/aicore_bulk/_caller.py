@@ -16,6 +16,7 @@ from aicore_bulk._clock import Clock
 from aicore_bulk._events import Listener, RequestAnswered, RequestSent
 from aicore_bulk._rate import Pacer
 from aicore_bulk._retry import (
+    CONNECT_WAIT,
     RETRYABLE_STATUSES,
     RetryBudget,
     RetryPolicy,
@@ -40,12 +41,15 @@ class Failure:
         maybe_applied: Whether any try may have reached the server and acted.
         status: The last HTTP status, if the last try got one.
         message: What went wrong, for the report.
+        unreachable: No try ever got a connection to the server (the name does not
+            resolve, the port refuses): most likely a wrong URL, not a bad moment.
 
     """
 
     maybe_applied: bool
     status: int | None
     message: str
+    unreachable: bool = False
 
 
 @attrs.frozen
@@ -91,6 +95,9 @@ class Caller:
     counters: Counters = attrs.field(factory=Counters)
     #: Set by :meth:`halt`: requests not yet on the wire are never sent.
     halted: bool = attrs.field(default=False, init=False)
+    #: The service has answered at least once: from then on a failed connection is a bad
+    #: moment (retried with the full backoff), not a wrong address.
+    answered: bool = attrs.field(default=False, init=False)
 
     def halt(self) -> None:
         """Send nothing more (an interruption); requests on the wire still get their answer."""
@@ -121,7 +128,7 @@ class Caller:
         the try may have acted (a 5xx, a dropped connection, a timeout).
         """
         waits = backoff_waits(self.retry)
-        maybe_applied = False
+        maybe_applied = connected = False
         refreshed = False
         failures = throttles = 0
         while True:
@@ -140,6 +147,7 @@ class Caller:
                 items=items,
                 attempt=attempt,
             )
+            connected |= not (isinstance(outcome, TransportError) and outcome.kind == "connect")
             if isinstance(outcome, Response) and outcome.status == _UNAUTHORIZED and not refreshed:
                 # The token may have expired early or been revoked: one fresh try.
                 self.auth.invalidate(token)
@@ -154,7 +162,7 @@ class Caller:
             if isinstance(outcome, Response) and outcome.status not in RETRYABLE_STATUSES:
                 self.pacer.succeeded()
                 return Reply(outcome, unsure=maybe_applied)
-            failure = _failure(outcome, attempt=attempt, before=maybe_applied)
+            failure = _failure(outcome, attempt=attempt, before=maybe_applied, connected=connected)
             maybe_applied = failure.maybe_applied
             throttled = failure.status == _THROTTLED
             if throttled:
@@ -180,11 +188,17 @@ class Caller:
         return self.halted or failures >= self.retry.attempts or not self.budget.take()
 
     def _wait(self, outcome: Response | TransportError, backoff_wait: float) -> float:
-        """The server's ``Retry-After`` (capped), or our backoff when it gave none."""
+        """The server's ``Retry-After`` (capped), or our backoff when it gave none.
+
+        A connection that fails before the service ever answered is tried again soon: see
+        :data:`~aicore_bulk._retry.CONNECT_WAIT`.
+        """
         if isinstance(outcome, Response):
             asked = retry_after(outcome.headers, now=self.clock.time)
             if asked is not None:
                 return min(asked, self.retry.wait_max)
+        elif outcome.kind == "connect" and not self.answered:
+            return min(backoff_wait, CONNECT_WAIT)
         return backoff_wait
 
     async def _send_once(
@@ -231,6 +245,7 @@ class Caller:
                 return error, token
             finally:
                 counters.in_flight -= 1
+        self.answered = True
         self._emit(
             RequestAnswered(operation, items, response.status, self.clock.monotonic() - started)
         )
@@ -248,13 +263,24 @@ class Caller:
             self.listener(event)
 
 
-def _failure(outcome: Response | TransportError, *, attempt: int, before: bool) -> Failure:
-    """A try without a usable answer; ``before``: an earlier try may already have acted."""
+def _failure(
+    outcome: Response | TransportError, *, attempt: int, before: bool, connected: bool
+) -> Failure:
+    """A try without a usable answer.
+
+    ``before``: an earlier try may already have acted; ``connected``: some try got a
+    connection.
+    """
     if isinstance(outcome, Response):
         # A gateway's 5xx may come after the service acted; a 429 never does.
         maybe = before or outcome.status != _THROTTLED
         return Failure(maybe, outcome.status, f"HTTP {outcome.status} after {_tries(attempt)}")
-    return Failure(before or outcome.maybe_applied, None, f"{outcome} (after {_tries(attempt)})")
+    return Failure(
+        before or outcome.maybe_applied,
+        None,
+        f"{outcome} (after {_tries(attempt)})",
+        unreachable=not connected,
+    )
 
 
 def _tries(attempt: int) -> str:

@@ -289,7 +289,7 @@ def test_secrets_never_show_at_the_highest_verbosity(cli, sim, server, tmp_path)
         (
             ["delete", "executions", "x-0001"],
             {"AICORE_AUTH_URL": "http://127.0.0.1:9/oauth/token"},
-            "did not answer",
+            "cannot reach the token endpoint at 127.0.0.1:9",
         ),
         (
             ["delete", "executions", "x-0001"],
