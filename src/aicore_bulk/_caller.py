@@ -29,6 +29,8 @@ _UNAUTHORIZED = 401
 _THROTTLED = 429
 #: Why a change was not sent: its last look found nothing left to send.
 NOTHING_LEFT = "nothing left to send"
+#: Why a request was not sent: the run was interrupted while it waited for its turn.
+NOT_SENT = "not sent: the run was interrupted"
 #: A request may be throttled this many times its attempts before it gives up.
 _THROTTLE_FACTOR = 4
 
@@ -43,6 +45,8 @@ class Failure:
         message: What went wrong, for the report.
         unreachable: No try ever got a connection to the server (the name does not
             resolve, the port refuses): most likely a wrong URL, not a bad moment.
+        sent: False when the request never went out at all (the run was interrupted while
+            it waited for its turn): it carried nothing.
 
     """
 
@@ -50,6 +54,7 @@ class Failure:
     status: int | None
     message: str
     unreachable: bool = False
+    sent: bool = True
 
 
 @attrs.frozen
@@ -147,6 +152,10 @@ class Caller:
                 items=items,
                 attempt=attempt,
             )
+            if outcome is None:
+                # Interrupted before this try went out: it carried nothing.
+                sent = attempt > 1
+                return Failure(maybe_applied, None, NOT_SENT, unreachable=False, sent=sent)
             connected |= not (isinstance(outcome, TransportError) and outcome.kind == "connect")
             if isinstance(outcome, Response) and outcome.status == _UNAUTHORIZED and not refreshed:
                 # The token may have expired early or been revoked: one fresh try.
@@ -209,16 +218,17 @@ class Caller:
         operation: str,
         items: int,
         attempt: int,
-    ) -> tuple[Response | TransportError, str]:
+    ) -> tuple[Response | TransportError | None, str]:
         """Send once, when the limiter and the pacer let it go, with a token fetched just then.
 
         The token is taken at the last moment: a request can wait a long time for its turn
         (a 429 pause, a slow queue), longer than a short-lived token lives.
+        None: the run was interrupted while the request waited for its turn (it never left).
         """
         async with self.limiter:
             await self.pacer.wait_turn()
             if self.halted:
-                return TransportError("connect", "not sent: the run was interrupted"), ""
+                return None, ""
             if last_look is not None:
                 body = last_look()
                 if body is None:

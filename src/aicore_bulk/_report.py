@@ -136,7 +136,8 @@ class Summary:
     throttled: int
     duplicates: int
     seconds: float
-    #: The run was interrupted; unsettled items are ``unknown`` or ``failed``.
+    #: The run was interrupted; items never sent are ``skipped``, others still open are
+    #: ``unknown`` or ``failed``.
     interrupted: bool = False
     #: Items a resume took as an earlier session's journal recorded them (sent nothing).
     carried_over: int = 0

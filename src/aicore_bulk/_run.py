@@ -347,7 +347,7 @@ class Run:
             if self.connection.bulk is not None:
                 self.connection.bulk[self.goal.kind] = dispatcher.bulk
         if interrupt is not None and interrupt.is_set():
-            self.book.finish("interrupted before this item settled")
+            self.book.finish("interrupted before this item settled", interrupted=True)
             return True
         if scope.cancelled_caught:
             self.book.finish(f"the run's deadline of {deadline:g} s passed first")

@@ -372,12 +372,13 @@ def test_sigint_stops_the_run_writes_the_report_and_exits_130(server, sim, tmp_p
     assert "interrupted" in stderr
     assert report["summary"]["interrupted"] is True
     assert report["summary"]["total"] == len(ids)
-    assert outcomes["deleted"] + outcomes["failed"] + outcomes["unknown"] == len(ids)
+    assert outcomes["deleted"] + outcomes["skipped"] + outcomes["unknown"] == len(ids)
     assert 0 < outcomes["deleted"] < len(ids)
     for item in report["items"]:
         state = sim.state("executions", item["id"])
         gone = state is None or state.deleted
         if item["outcome"] == "deleted":
             assert gone
-        if item["outcome"] == "failed":
+        if item["outcome"] == "skipped":
             assert not gone
+            assert (item["message"], item["attempts"]) == ("interrupted before sending", 0)
