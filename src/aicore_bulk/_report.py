@@ -125,7 +125,7 @@ class Summary:
         retries: Requests sent again after a retryable failure.
         throttled: 429 answers received.
         duplicates: Repeated IDs in the input (each reported once).
-        seconds: Wall time of the run.
+        seconds: Wall time of the run, without the time its ``confirm`` callback took.
 
     """
 

@@ -127,9 +127,12 @@ async def execute(
     routed = run.route()
     if confirm is not None:
         plan = run.plan(routed, duplicates=duplicates)
+        asked = connection.clock.monotonic()
         verdict = confirm(plan)
         if inspect.isawaitable(verdict):
             verdict = await verdict
+        # The time a person took to answer is no part of the run's duration.
+        started += connection.clock.monotonic() - asked
         if not verdict:
             raise RunDeclinedError("the run was declined; nothing was changed", plan=plan)
     if journal is not None:

@@ -141,3 +141,21 @@ async def test_an_interrupt_stops_sending_and_accounts_for_every_item(
         assert aicore_simulator.state("executions", item.id).deleted == (
             item.outcome is Outcome.DELETED
         )
+
+
+async def test_the_time_a_confirmation_takes_is_not_the_runs(
+    client, aicore_simulator, aicore_clock
+):
+    """The report's duration leaves out the time the confirm callback took to answer."""
+    ids = aicore_simulator.seed("executions", 10, statuses={"DEAD": 1})
+
+    async def slow_yes(plan):
+        await aicore_clock.sleep(600.0)  # a person at lunch
+        return True
+
+    began = aicore_clock.monotonic()
+    report = await client.delete("executions", ids, confirm=slow_yes)
+
+    assert report.ok
+    assert aicore_clock.monotonic() - began >= 600.0
+    assert report.summary.seconds < 60.0
