@@ -74,7 +74,8 @@ def test_delete_by_ids_prints_the_documented_json(cli, sim):
     assert set(report["summary"]) >= {"outcomes", "requests", "retries", "throttled", "seconds"}
     assert {i["id"] for i in report["items"]} == set(everything)
     assert all(set(i) >= {"id", "outcome", "code", "message", "attempts"} for i in report["items"])
-    assert all(sim.state("executions", i).deleted for i in everything)
+    # A deleted item lingers 0.2 s, then is gone: a busy machine may take longer to exit.
+    assert all((s := sim.state("executions", i)) is None or s.deleted for i in everything)
     assert sim.statistics().violation_count == 0
 
 

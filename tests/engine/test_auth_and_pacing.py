@@ -20,7 +20,7 @@ from aicore_bulk import (
     TransportError,
 )
 from aicore_bulk._cli._progress import Progress
-from aicore_bulk._events import ItemSettled, PlanReady
+from aicore_bulk._events import ItemSettled, PlanReady, RequestAnswered
 from aicore_bulk._report import ItemResult
 from aicore_bulk.testing import VirtualClock
 
@@ -121,7 +121,9 @@ def test_the_progress_bar_shows_counts_rates_and_eta():
 
     stream = io.StringIO()
     progress = Progress(stream=stream, bar=True, verb="deleting executions")
-    progress(PlanReady(kind="executions", target="DELETED", paths={}, total=4, requests=1))
+    progress(PlanReady(kind="executions", target="DELETED", paths={}, total=4, requests=2))
+    progress.start()
+    progress(RequestAnswered("bulk", 2, 202, 0.5))
     for n in range(2):
         progress(ItemSettled(ItemResult(f"e-000{n}", Outcome.DELETED)))
     progress.close()

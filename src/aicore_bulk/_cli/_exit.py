@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Final
 
+from aicore_bulk._cli._streams import say
+
 EXIT_OK: Final = 0
 EXIT_ITEMS: Final = 1
 EXIT_USAGE: Final = 2
@@ -15,5 +17,5 @@ EXIT_INTERRUPTED: Final = 130
 def fail(message: str, code: int) -> int:
     """Print ``aicore-bulk: error: <message>`` on one line to stderr; return ``code``."""
     one_line = " ".join(message.split())
-    print(f"aicore-bulk: error: {one_line}", file=sys.stderr)  # noqa: T201
+    say(f"aicore-bulk: error: {one_line}", sys.stderr)
     return code

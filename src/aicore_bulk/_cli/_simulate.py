@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import errno
 import os
+import sys
 from collections.abc import Mapping
 
 from aicore_bulk._cli._exit import EXIT_OK, EXIT_USAGE, fail
+from aicore_bulk._cli._streams import say
 from aicore_bulk._cli._types import KINDS
 from aicore_bulk.testing import (
     DEFAULT_MIX,
@@ -88,7 +90,7 @@ def simulate(args: argparse.Namespace) -> int:
             held = ", ".join(f"{len(sim.states(kind, group))} {kind}" for kind in KINDS)
             lines.append(f"resource group {group}: {held}")
         lines.append("Press Ctrl-C to stop.")
-        print("\n".join(lines), flush=True)  # noqa: T201
+        say("\n".join(lines), sys.stdout)
 
     try:
         asyncio.run(serve_until_signal(sim, host=args.host, port=args.port, on_ready=announce))
@@ -97,7 +99,7 @@ def simulate(args: argparse.Namespace) -> int:
             raise  # not about listening: a bug, with its traceback
         where = _address(args.host, args.port)
         return fail(f"cannot listen on {where}: {_reason(error)}", EXIT_USAGE)
-    print("aicore-bulk simulator stopped.", flush=True)  # noqa: T201
+    say("aicore-bulk simulator stopped.", sys.stdout)
     return EXIT_OK
 
 
