@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -694,10 +695,70 @@ for _row, (_status, _body, _type) in TOKEN_ANSWERS.items():
 @case("T6")
 async def _token_endpoint_unreachable(there: There) -> list[str]:
     async def refuse(request: Request) -> Response:
-        raise TransportError("connect", "Connection refused")
+        raise TransportError("connect", "the connection was refused")
 
     async with scripted(refuse) as client:
         return await raised_async(client.delete("executions", ONE))
+
+
+# --- P: the command line's failure paths ---------------------------------------------------
+
+
+@case("P1")
+def _report_in_a_missing_folder(here: Here) -> list[str]:
+    return here.cli("delete", "executions", "--all", "--report", "out/report.json")
+
+
+@case("P2")
+def _report_path_is_a_folder(here: Here) -> list[str]:
+    (here.tmp_path / "out").mkdir()
+    return here.cli("delete", "executions", "--all", "--report", "out")
+
+
+@case("P3")
+def _journal_in_a_missing_folder(here: Here) -> list[str]:
+    return here.cli("delete", "executions", "--all", "--journal", "out/run.journal")
+
+
+def _unreachable(here: Here, **env: str | None) -> list[str]:
+    """A run against an address that cannot be reached, without waits between tries.
+
+    The waits are not what these rows are about (tests/cli/test_failure_paths.py keeps them).
+    """
+    here.cli.monkeypatch.setattr("aicore_bulk._auth.CONNECT_WAIT", 0.0)
+    here.cli.monkeypatch.setattr("aicore_bulk._caller.CONNECT_WAIT", 0.0)
+    return here.cli("delete", "executions", "--all", env=env, reads=True)
+
+
+@case("P4")
+def _token_name_does_not_resolve(here: Here) -> list[str]:
+    return _unreachable(here, AICORE_AUTH_URL="https://auth.nowhere.invalid/oauth/token")
+
+
+@case("P5")
+def _token_connection_refused(here: Here) -> list[str]:
+    return _unreachable(here, AICORE_AUTH_URL="http://127.0.0.1:9/oauth/token")
+
+
+@case("P6")
+def _api_name_does_not_resolve(here: Here) -> list[str]:
+    return _unreachable(here, AICORE_BASE_URL="https://api.nowhere.invalid/v2")
+
+
+@case("P7")
+def _api_connection_refused(here: Here) -> list[str]:
+    return _unreachable(here, AICORE_BASE_URL="http://127.0.0.1:9/v2")
+
+
+@case("P8")
+def _simulate_on_a_busy_port(here: Here) -> list[str]:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = _run_main(["simulate", "--port", str(port)])
+    stderr = here.cli.capsys.readouterr().err.replace(f":{port}:", ":PORT:")
+    return [f"exit {code}", *(line for line in stderr.splitlines() if line.startswith("aicore"))]
 
 
 # --- the tests ------------------------------------------------------------------------------

@@ -137,7 +137,9 @@ async def test_a_server_certificate_from_another_ca_is_refused(ca):
             transport=clock.track(AiohttpTransport()),  # the system's trust store only
         )
         async with client:
-            with pytest.raises(ServiceError, match=r"TLS certificate of 127\.0\.0\.1 refused"):
+            with pytest.raises(
+                ServiceError, match=r"127\.0\.0\.1:\d+: the server's TLS certificate was refused"
+            ):
                 await client.delete("executions", ids)
 
     assert sum(sim.statistics().requests.values()) == 0

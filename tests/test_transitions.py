@@ -964,6 +964,39 @@ def test_at_end_settles_an_open_item(flags, action):
     assert at_end(item(**flags), "deadline") == action
 
 
+@pytest.mark.parametrize(
+    ("flags", "action"),
+    [
+        pytest.param(
+            {}, Settle(Outcome.SKIPPED, None, "interrupted before sending"), id="never-sent-skips"
+        ),
+        pytest.param(
+            {"attempts": 1},
+            Settle(Outcome.FAILED, None, "interrupted"),
+            id="sent-before-fails",
+        ),
+        pytest.param(
+            {"in_flight": True, "attempts": 1},
+            Settle(Outcome.UNKNOWN, None, "interrupted"),
+            id="in-flight-is-unknown",
+        ),
+        pytest.param(
+            {"unconfirmed": True},
+            Settle(Outcome.UNKNOWN, None, "interrupted"),
+            id="unconfirmed-from-an-earlier-session-is-unknown",
+        ),
+        pytest.param(
+            {"stopped_by_us": True, "attempts": 1},
+            Settle(Outcome.FAILED, None, "stopped, not deleted: interrupted"),
+            id="stopped-by-us-says-so",
+        ),
+    ],
+)
+def test_at_end_of_an_interrupted_run_skips_what_was_never_sent(flags, action):
+    """After an interruption an item no request carried is skipped; others end as before."""
+    assert at_end(item(**flags), "interrupted", interrupted=True) == action
+
+
 def test_at_end_leaves_a_settled_item_alone():
     """An item that already has an outcome gets nothing at the end."""
     state = item(in_flight=True, outcome=Outcome.DELETED)

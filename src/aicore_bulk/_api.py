@@ -28,7 +28,7 @@ from aicore_bulk._models import (
     Status,
     Target,
 )
-from aicore_bulk._transport import Response
+from aicore_bulk._transport import Response, host_of
 
 _MERGE_PATCH = "application/merge-patch+json"
 _JSON = "application/json"
@@ -77,7 +77,7 @@ class Api:
         result = await self.caller.call(
             "GET", f"{self.base_url}/lm/meta", operation="meta", headers={"Accept": _JSON}
         )
-        body = _expect_json(result, "reading /lm/meta")
+        body = _expect_json(result, "reading /lm/meta", self.base_url)
         capabilities = _dig(body, "aiApi", "capabilities", "bulkUpdates")
         return {kind: _dig(capabilities, kind) is True for kind in KINDS}
 
@@ -87,7 +87,7 @@ class Api:
             "GET", f"{self.base_url}/lm/{kind}/$count", operation="count", headers=self._headers()
         )
         if isinstance(reply, Failure):
-            raise ServiceError(f"counting {kind} failed: {reply.message}", status=reply.status)
+            raise _failed(f"counting {kind}", reply, self.base_url)
         result = reply.response
         _raise_for_request(result, f"counting {kind}")
         try:
@@ -161,7 +161,7 @@ class Api:
                 params=params,
             )
             with collector_paused():  # a page is up to 100,000 dicts, none in a cycle
-                body = _expect_json(reply, f"listing {kind}")
+                body = _expect_json(reply, f"listing {kind}", self.base_url)
             resources = body.get("resources") if isinstance(body, dict) else None
             if not isinstance(resources, list):
                 raise ServiceError(f"listing {kind}: the answer has no resources list")
@@ -368,9 +368,17 @@ def _raise_for_request(response: Response, what: str) -> None:
         raise ConfigurationError(f"{what}: {_error_text(response)}")
 
 
-def _expect_json(reply: Reply | Failure, what: str) -> Any:  # noqa: ANN401 - JSON
+def _failed(what: str, failure: Failure, base_url: str) -> ServiceError:
+    """The run-wide error for a read that got no usable answer."""
+    if failure.unreachable:
+        # No try ever connected: the URL is wrong or the service is down, not this read.
+        return ServiceError(f"cannot reach the AI API at {host_of(base_url)}: {failure.message}")
+    return ServiceError(f"{what} failed: {failure.message}", status=failure.status)
+
+
+def _expect_json(reply: Reply | Failure, what: str, base_url: str) -> Any:  # noqa: ANN401 - JSON
     if isinstance(reply, Failure):
-        raise ServiceError(f"{what} failed: {reply.message}", status=reply.status)
+        raise _failed(what, reply, base_url)
     result = reply.response
     _raise_for_request(result, what)
     if result.status != 200:  # noqa: PLR2004

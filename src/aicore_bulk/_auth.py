@@ -21,8 +21,14 @@ import attrs
 from aicore_bulk._clock import SYSTEM_CLOCK, Clock
 from aicore_bulk._errors import AuthenticationError, BulkError, ConfigurationError, ServiceError
 from aicore_bulk._logging import get_logger, log
-from aicore_bulk._retry import RETRYABLE_STATUSES, RetryPolicy, backoff_waits, retry_after
-from aicore_bulk._transport import Request, Response, Transport, TransportError
+from aicore_bulk._retry import (
+    CONNECT_WAIT,
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    backoff_waits,
+    retry_after,
+)
+from aicore_bulk._transport import Request, Response, Transport, TransportError, host_of
 
 #: Seconds a token lives when the token endpoint does not say (or says nonsense).
 _DEFAULT_LIFETIME = 3600.0
@@ -107,6 +113,7 @@ class ClientCredentials:
                 ),
                 retry=self.retry,
                 clock=self.clock,
+                first=self.fetches == 0,
             )
             self.fetches += 1
             self._token = token
@@ -175,23 +182,34 @@ class X509Credentials(ClientCredentials):
 
 
 async def fetch_token(
-    transport: Transport, request: Request, *, retry: RetryPolicy, clock: Clock
+    transport: Transport,
+    request: Request,
+    *,
+    retry: RetryPolicy,
+    clock: Clock,
+    first: bool = True,
 ) -> tuple[str, float]:
     """POST to the token endpoint; returns (token, lifetime in seconds).
 
     Retries throttling, 5xx and dropped connections a few times; a refusal (400, 401, 403)
-    fails at once with :class:`AuthenticationError`.
+    fails at once with :class:`AuthenticationError`. On the ``first`` fetch, a failed
+    connection is tried again soon (see :data:`~aicore_bulk._retry.CONNECT_WAIT`): a wrong
+    URL is reported in seconds.
     """
     waits = backoff_waits(retry)
+    connected = False
     for attempt in range(1, _TOKEN_ATTEMPTS + 1):
         try:
             response = await transport.send(request)
         except TransportError as error:
+            connect = error.kind == "connect"
+            connected |= not connect
             if attempt == _TOKEN_ATTEMPTS:
-                failed = ServiceError(f"the token endpoint {request.url} did not answer ({error})")
+                failed = ServiceError(_no_answer(request.url, error, connected=connected))
                 _log_failed(failed, attempt=attempt)
                 raise failed from None
             wait = next(waits)
+            wait = min(wait, CONNECT_WAIT) if connect and first else wait
             _log_retry(request.url, f"did not answer ({error})", attempt=attempt, wait=wait)
             await clock.sleep(wait)
             continue
@@ -242,6 +260,14 @@ def _log_failed(error: BulkError, *, attempt: int, status: int | None = None) ->
         status=status,
         attempt=attempt,
     )
+
+
+def _no_answer(url: str, error: TransportError, *, connected: bool) -> str:
+    """Why the token endpoint gave no answer in any of its tries, for a person."""
+    tries = f"after {_TOKEN_ATTEMPTS} tries"
+    if not connected:
+        return f"cannot reach the token endpoint at {host_of(url)}: {error} ({tries})"
+    return f"the token endpoint {url} did not answer: {error} ({tries})"
 
 
 def _parse_token(url: str, response: Response) -> tuple[str, float]:

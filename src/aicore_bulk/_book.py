@@ -28,13 +28,24 @@ class ItemBook:
     #: Items whose outcome or flags changed since the journal was last written.
     _unwritten: dict[str, None] = attrs.field(factory=dict, init=False)
 
-    def settle(self, item_id: str, outcome: Outcome, code: str | None, message: str | None) -> None:
-        """Give the item its final outcome, unless it has one already."""
+    def settle(
+        self,
+        item_id: str,
+        outcome: Outcome,
+        code: str | None,
+        message: str | None,
+        *,
+        journaled: bool = True,
+    ) -> None:
+        """Give the item its final outcome, unless it has one already.
+
+        ``journaled=False`` keeps the outcome out of the journal: the item stays open there.
+        """
         state = self.items[item_id]
         if state.outcome is not None:
             return
         state.outcome, state.code, state.message = outcome, code, message
-        if self.journal is not None:
+        if self.journal is not None and journaled:
             self._unwritten[item_id] = None
         if self.listener is not None:
             self.listener(ItemSettled(self.result(item_id)))
@@ -56,12 +67,18 @@ class ItemBook:
         if self.listener is not None:
             self.listener(event)
 
-    def finish(self, reason: str) -> None:
-        """Settle whatever is still open when the run ends early."""
+    def finish(self, reason: str, *, interrupted: bool = False) -> None:
+        """Settle whatever is still open when the run ends early.
+
+        After an interruption, items never sent are ``skipped`` in the report but stay open
+        in the journal, so that a resume sends them (a skip is final to a resume).
+        """
+        self.write_journal()  # pending flags first: they are written with no outcome
         for item_id, state in self.items.items():
-            settle = at_end(state, reason)
+            settle = at_end(state, reason, interrupted=interrupted)
             if settle is not None:
-                self.settle(item_id, *settle)
+                never_sent = settle.outcome is Outcome.SKIPPED
+                self.settle(item_id, *settle, journaled=not never_sent)
         self.write_journal()
 
     def record(self, item_id: str) -> ItemRecord:

@@ -18,6 +18,7 @@ from aicore_bulk._events import Listener, RequestAnswered, RequestSent
 from aicore_bulk._logging import get_logger, log, plural
 from aicore_bulk._rate import Pacer
 from aicore_bulk._retry import (
+    CONNECT_WAIT,
     RETRYABLE_STATUSES,
     RetryBudget,
     RetryPolicy,
@@ -30,6 +31,8 @@ _UNAUTHORIZED = 401
 _THROTTLED = 429
 #: Why a change was not sent: its last look found nothing left to send.
 NOTHING_LEFT = "nothing left to send"
+#: Why a request was not sent: the run was interrupted while it waited for its turn.
+NOT_SENT = "not sent: the run was interrupted"
 #: A request may be throttled this many times its attempts before it gives up.
 _THROTTLE_FACTOR = 4
 
@@ -46,12 +49,18 @@ class Failure:
         maybe_applied: Whether any try may have reached the server and acted.
         status: The last HTTP status, if the last try got one.
         message: What went wrong, for the report.
+        unreachable: No try ever got a connection to the server (the name does not
+            resolve, the port refuses): most likely a wrong URL, not a bad moment.
+        sent: False when the request never went out at all (the run was interrupted while
+            it waited for its turn): it carried nothing.
 
     """
 
     maybe_applied: bool
     status: int | None
     message: str
+    unreachable: bool = False
+    sent: bool = True
 
 
 @attrs.frozen
@@ -97,6 +106,9 @@ class Caller:
     counters: Counters = attrs.field(factory=Counters)
     #: Set by :meth:`halt`: requests not yet on the wire are never sent.
     halted: bool = attrs.field(default=False, init=False)
+    #: The service has answered at least once: from then on a failed connection is a bad
+    #: moment (retried with the full backoff), not a wrong address.
+    answered: bool = attrs.field(default=False, init=False)
 
     def halt(self) -> None:
         """Send nothing more (an interruption); requests on the wire still get their answer."""
@@ -131,7 +143,7 @@ class Caller:
         it is asked once the body is built, and only when DEBUG records are wanted).
         """
         waits = backoff_waits(self.retry)
-        maybe_applied = False
+        maybe_applied = connected = False
         refreshed = False
         failures = throttles = 0
         while True:
@@ -151,6 +163,11 @@ class Caller:
                 attempt=attempt,
                 changes=changes,
             )
+            if outcome is None:
+                # Interrupted before this try went out: it carried nothing.
+                sent = attempt > 1
+                return Failure(maybe_applied, None, NOT_SENT, unreachable=False, sent=sent)
+            connected |= not (isinstance(outcome, TransportError) and outcome.kind == "connect")
             if isinstance(outcome, Response) and outcome.status == _UNAUTHORIZED and not refreshed:
                 # The token may have expired early or been revoked: one fresh try.
                 log(_log, logging.INFO, "the service refused our token (401): fetching another")
@@ -166,7 +183,7 @@ class Caller:
             if isinstance(outcome, Response) and outcome.status not in RETRYABLE_STATUSES:
                 self.pacer.succeeded()
                 return Reply(outcome, unsure=maybe_applied)
-            failure = _failure(outcome, attempt=attempt, before=maybe_applied)
+            failure = _failure(outcome, attempt=attempt, before=maybe_applied, connected=connected)
             maybe_applied = failure.maybe_applied
             throttled = failure.status == _THROTTLED
             if throttled:
@@ -192,11 +209,17 @@ class Caller:
         return self.halted or failures >= self.retry.attempts or not self.budget.take()
 
     def _wait(self, outcome: Response | TransportError, backoff_wait: float) -> float:
-        """The server's ``Retry-After`` (capped), or our backoff when it gave none."""
+        """The server's ``Retry-After`` (capped), or our backoff when it gave none.
+
+        A connection that fails before the service ever answered is tried again soon: see
+        :data:`~aicore_bulk._retry.CONNECT_WAIT`.
+        """
         if isinstance(outcome, Response):
             asked = retry_after(outcome.headers, now=self.clock.time)
             if asked is not None:
                 return min(asked, self.retry.wait_max)
+        elif outcome.kind == "connect" and not self.answered:
+            return min(backoff_wait, CONNECT_WAIT)
         return backoff_wait
 
     async def _send_once(
@@ -208,16 +231,17 @@ class Caller:
         items: int,
         attempt: int,
         changes: Changes | None = None,
-    ) -> tuple[Response | TransportError, str]:
+    ) -> tuple[Response | TransportError | None, str]:
         """Send once, when the limiter and the pacer let it go, with a token fetched just then.
 
         The token is taken at the last moment: a request can wait a long time for its turn
         (a 429 pause, a slow queue), longer than a short-lived token lives.
+        None: the run was interrupted while the request waited for its turn (it never left).
         """
         async with self.limiter:
             await self.pacer.wait_turn()
             if self.halted:
-                return TransportError("connect", "not sent: the run was interrupted"), ""
+                return None, ""
             if last_look is not None:
                 body = last_look()
                 if body is None:
@@ -244,6 +268,7 @@ class Caller:
                 return error, token
             finally:
                 counters.in_flight -= 1
+        self.answered = True
         seconds = self.clock.monotonic() - started
         self._emit(RequestAnswered(operation, items, response.status, seconds))
         _log_request(request.method, operation, attempt, changes, response, seconds)
@@ -309,13 +334,24 @@ def _log_request(
     )
 
 
-def _failure(outcome: Response | TransportError, *, attempt: int, before: bool) -> Failure:
-    """A try without a usable answer; ``before``: an earlier try may already have acted."""
+def _failure(
+    outcome: Response | TransportError, *, attempt: int, before: bool, connected: bool
+) -> Failure:
+    """A try without a usable answer.
+
+    ``before``: an earlier try may already have acted; ``connected``: some try got a
+    connection.
+    """
     if isinstance(outcome, Response):
         # A gateway's 5xx may come after the service acted; a 429 never does.
         maybe = before or outcome.status != _THROTTLED
         return Failure(maybe, outcome.status, f"HTTP {outcome.status} after {_tries(attempt)}")
-    return Failure(before or outcome.maybe_applied, None, f"{outcome} (after {_tries(attempt)})")
+    return Failure(
+        before or outcome.maybe_applied,
+        None,
+        f"{outcome} (after {_tries(attempt)})",
+        unreachable=not connected,
+    )
 
 
 def _tries(attempt: int) -> str:

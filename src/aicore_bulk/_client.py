@@ -202,7 +202,7 @@ class BulkClient:
                 raises :class:`RunDeclinedError` with nothing changed.
             interrupt: Once set, no new request is sent; requests in flight get ``grace``
                 seconds, then the report is returned with ``interrupted`` set (items in
-                flight ``unknown``, items never sent ``failed``).
+                flight ``unknown``, items never sent ``skipped``).
             listener: Receives this run's progress events.
             journal: A new file where the run records every item's fate as it goes, so that
                 :meth:`resume` can finish the run after a crash or a kill.

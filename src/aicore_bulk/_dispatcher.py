@@ -176,7 +176,11 @@ class Dispatcher:
             self._apply(op.id, after_read(self.goal, state, op, STALE, state.status))
         if not batch:
             return
-        if in_bulk and answer.status == _NOT_FOUND:
+        if answer.failure is not None and not answer.failure.sent:
+            # Interrupted while it waited for its turn: it carried nothing, and its items
+            # are reported as never sent.
+            self._give_back(batch)
+        elif in_bulk and answer.status == _NOT_FOUND:
             self._fall_back_to_single(batch, answer)
         else:
             self._absorb(batch, answer)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final
@@ -154,6 +155,15 @@ class Journal:
             )
         if not where.parent.is_dir():
             raise InputError(f"journal {where}: no directory {where.parent}")
+        try:
+            # Try what the run will do: a folder's mode bits do not say it (root, ACLs, a
+            # read-only file system).
+            descriptor, probe = tempfile.mkstemp(dir=where.parent, prefix=".aicore-bulk-")
+            os.close(descriptor)
+            Path(probe).unlink()
+        except OSError as error:
+            reason = error.strerror or "not writable"
+            raise InputError(f"journal {where}: cannot write in {where.parent}: {reason}") from None
         return where
 
     @classmethod

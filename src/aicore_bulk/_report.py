@@ -278,7 +278,7 @@ class Summary:
         retries: Requests sent again after a retryable failure.
         throttled: 429 answers received.
         duplicates: Repeated IDs in the input (each reported once).
-        seconds: Wall time of the run.
+        seconds: Wall time of the run, without the time its ``confirm`` callback took.
 
     """
 
@@ -289,7 +289,8 @@ class Summary:
     throttled: int
     duplicates: int
     seconds: float
-    #: The run was interrupted; unsettled items are ``unknown`` or ``failed``.
+    #: The run was interrupted; items never sent are ``skipped``, others still open are
+    #: ``unknown`` or ``failed``.
     interrupted: bool = False
     #: Items a resume took as an earlier session's journal recorded them (sent nothing).
     carried_over: int = 0

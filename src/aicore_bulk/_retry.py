@@ -18,6 +18,11 @@ from aicore_bulk._checks import number
 
 #: Statuses worth another try: throttling and a gateway's or server's bad moment.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: The longest wait before trying again to connect to a host that has not answered yet.
+#: Nothing was sent, so another try is safe; but a name that does not resolve or a port that
+#: refuses is almost always a setting, and should be reported in seconds, not after the
+#: full backoff.
+CONNECT_WAIT = 0.5
 
 
 @attrs.frozen(kw_only=True)

@@ -189,9 +189,12 @@ async def _execute(
     routed = run.route()
     if confirm is not None:
         plan = run.plan(routed, duplicates=duplicates)
+        asked = connection.clock.monotonic()
         verdict = confirm(plan)
         if inspect.isawaitable(verdict):
             verdict = await verdict
+        # The time a person took to answer is no part of the run's duration.
+        started += connection.clock.monotonic() - asked
         if not verdict:
             raise RunDeclinedError("the run was declined; nothing was changed", plan=plan)
     if journal is not None:
@@ -492,7 +495,7 @@ class Run:
             if self.connection.bulk is not None:
                 self.connection.bulk[self.goal.kind] = dispatcher.bulk
         if interrupt is not None and interrupt.is_set():
-            self.book.finish("interrupted before this item settled")
+            self.book.finish("interrupted before this item settled", interrupted=True)
             log(_log, logging.WARNING, "dispatch interrupted: nothing more was sent")
             return True
         if scope.cancelled_caught:

@@ -54,6 +54,8 @@ SETTLED_OUTCOME: Final = {
     Route.SKIP: Outcome.SKIPPED,
 }
 _GONE_AFTER_OUR_DELETE: Final = "gone after our unconfirmed delete"
+#: Why an interrupted run skipped an item: no request ever carried it.
+NOT_SENT: Final = "interrupted before sending"
 
 UNCONFIRMED, DELETE_UNSURE, STOPPED_BY_US, IN_FLIGHT = 1, 2, 4, 8
 
@@ -377,10 +379,16 @@ def after_look(
     return None
 
 
-def at_end(state: ItemState, reason: str) -> Settle | None:
-    """The run ends early (deadline, interruption, a run-wide error) with the item open."""
+def at_end(state: ItemState, reason: str, *, interrupted: bool = False) -> Settle | None:
+    """The run ends early (deadline, interruption, a run-wide error) with the item open.
+
+    After an interruption, an item no request ever carried is ``skipped``: the person who
+    interrupted the run chose that, and nothing failed.
+    """
     if state.outcome is not None:
         return None
-    stopped = "stopped, not deleted: " if state.stopped_by_us else ""
     maybe = state.unconfirmed or state.in_flight
+    if interrupted and not maybe and state.attempts == 0:
+        return Settle(Outcome.SKIPPED, None, NOT_SENT)
+    stopped = "stopped, not deleted: " if state.stopped_by_us else ""
     return Settle(Outcome.UNKNOWN if maybe else Outcome.FAILED, None, f"{stopped}{reason}")

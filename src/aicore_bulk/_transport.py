@@ -9,10 +9,12 @@ apart, and a support case can name the version).
 
 from __future__ import annotations
 
+import errno
 import platform
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, Literal, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
@@ -58,12 +60,14 @@ class TransportError(Exception):
         kind: ``connect`` (the request never left: safe to send again), ``dropped``
             (the connection broke after sending) or ``timeout``. After the last two, the
             server may or may not have acted on the request.
+        detail: What went wrong, in words for a person (the error's message).
 
     """
 
     def __init__(self, kind: FailureKind, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
+        super().__init__(detail)
         self.kind: FailureKind = kind
+        self.detail = detail
 
     @property
     def maybe_applied(self) -> bool:
@@ -127,18 +131,18 @@ class AiohttpTransport:
                 headers=dict(request.headers),
                 params=dict(request.params) or None,
                 data=data,
-                timeout=aiohttp.ClientTimeout(total=request.timeout),
+                timeout=aiohttp.ClientTimeout(
+                    total=request.timeout, sock_connect=min(request.timeout, _CONNECT_TIMEOUT)
+                ),
             ) as response:
                 body = await response.read()
                 return Response(response.status, dict(response.headers), body)
-        except aiohttp.ClientConnectorCertificateError as error:
-            # Verification stays on: an untrusted certificate is refused, never waved through.
-            reason = getattr(error.certificate_error, "verify_message", None) or "not trusted"
-            raise TransportError(
-                "connect", f"TLS certificate of {error.host} refused: {reason}"
-            ) from None
         except aiohttp.ClientConnectorError as error:
             raise TransportError("connect", _describe(error)) from None
+        except aiohttp.ConnectionTimeoutError:
+            # No connection was made, so nothing was sent: as safe to send again as a refusal.
+            wait = min(request.timeout, _CONNECT_TIMEOUT)
+            raise TransportError("connect", f"no connection within {wait:g} s") from None
         except TimeoutError:
             raise TransportError("timeout", f"no answer within {request.timeout} s") from None
         except aiohttp.ClientError as error:
@@ -151,11 +155,61 @@ class AiohttpTransport:
             self._session = None
 
 
-def _describe(error: BaseException) -> str:
-    # aiohttp's messages can embed the request; the type and its first line are enough.
-    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(
-        ": "
-    )
+#: Seconds to wait for a connection (within the request's timeout): a host that does not
+#: answer at all is reported in seconds, and a request that never connected is safe to resend.
+_CONNECT_TIMEOUT: Final = 10.0
+#: Why a connection failed, in words for a person, by ``errno``.
+_CONNECT_REASONS: Final = {
+    errno.ECONNREFUSED: "the connection was refused",
+    errno.ECONNRESET: "the connection was reset",
+    errno.EHOSTUNREACH: "the host is unreachable",
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.ETIMEDOUT: "the connection timed out",
+    errno.EADDRNOTAVAIL: "the address is not available",
+}
+
+
+#: What some of aiohttp's errors mean, for a person.
+_MEANINGS: Final = (
+    (aiohttp.ClientConnectorDNSError, "the name does not resolve"),
+    (aiohttp.ServerDisconnectedError, "the server closed the connection before it answered"),
+    (aiohttp.ClientPayloadError, "the answer was cut off"),
+)
+
+
+def _describe(error: aiohttp.ClientError) -> str:
+    """What went wrong, for a person: never an exception's class name, never the request.
+
+    aiohttp's own messages can embed the request, and its class names mean nothing to the
+    person who reads a report or an error line.
+    """
+    for kind, meaning in _MEANINGS:
+        if isinstance(error, kind):
+            return meaning
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        cause = error.certificate_error
+        reason = getattr(cause, "verify_message", None) or getattr(cause, "reason", None)
+        return f"the server's TLS certificate was refused: {reason or 'not trusted'}"
+    if isinstance(error, aiohttp.ClientSSLError):
+        return f"the TLS handshake failed: {getattr(error, 'reason', None) or 'no reason given'}"
+    if isinstance(error, aiohttp.ClientOSError) and error.errno in _CONNECT_REASONS:
+        return _CONNECT_REASONS[error.errno]
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return f"cannot connect: {error.strerror or 'no reason given'}"
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"the connection broke: {text}" if text else "the connection broke"
+
+
+def host_of(url: str) -> str:
+    """The host (and port, when the URL names one) a URL points to, for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
 
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -77,7 +77,8 @@ def test_delete_by_ids_prints_the_documented_json(cli, sim):
     assert set(report["summary"]) >= {"outcomes", "requests", "retries", "throttled", "seconds"}
     assert {i["id"] for i in report["items"]} == set(everything)
     assert all(set(i) >= {"id", "outcome", "code", "message", "attempts"} for i in report["items"])
-    assert all(sim.state("executions", i).deleted for i in everything)
+    # A deleted item lingers 0.2 s, then is gone: a busy machine may take longer to exit.
+    assert all((s := sim.state("executions", i)) is None or s.deleted for i in everything)
     assert sim.statistics().violation_count == 0
 
 
@@ -294,7 +295,7 @@ def test_secrets_never_show_at_the_highest_verbosity(cli, sim, server, tmp_path)
         (
             ["delete", "executions", "x-0001"],
             {"AICORE_AUTH_URL": "http://127.0.0.1:9/oauth/token"},
-            "did not answer",
+            "cannot reach the token endpoint at 127.0.0.1:9",
         ),
         (
             ["delete", "executions", "x-0001"],
@@ -377,12 +378,13 @@ def test_sigint_stops_the_run_writes_the_report_and_exits_130(server, sim, tmp_p
     assert "interrupted" in stderr
     assert report["summary"]["interrupted"] is True
     assert report["summary"]["total"] == len(ids)
-    assert outcomes["deleted"] + outcomes["failed"] + outcomes["unknown"] == len(ids)
+    assert outcomes["deleted"] + outcomes["skipped"] + outcomes["unknown"] == len(ids)
     assert 0 < outcomes["deleted"] < len(ids)
     for item in report["items"]:
         state = sim.state("executions", item["id"])
         gone = state is None or state.deleted
         if item["outcome"] == "deleted":
             assert gone
-        if item["outcome"] == "failed":
+        if item["outcome"] == "skipped":
             assert not gone
+            assert (item["message"], item["attempts"]) == ("interrupted before sending", 0)

@@ -163,9 +163,30 @@ async def test_an_interrupt_stops_sending_and_accounts_for_every_item(
     assert len(report) == 1_000
     # The request in flight when the interrupt came may still be answered, no more.
     assert outcomes[Outcome.DELETED] in {100, 200}
-    assert outcomes[Outcome.FAILED] == 1_000 - outcomes[Outcome.DELETED]
+    # Items never sent are skipped, and say so; none failed, none is in doubt.
+    assert outcomes[Outcome.SKIPPED] == 1_000 - outcomes[Outcome.DELETED]
     assert aicore_simulator.statistics().mutating_requests == outcomes[Outcome.DELETED] // 100
+    for item in report.by_outcome(Outcome.SKIPPED):
+        assert (item.message, item.attempts) == ("interrupted before sending", 0)
     for item in report:
         assert aicore_simulator.state("executions", item.id).deleted == (
             item.outcome is Outcome.DELETED
         )
+
+
+async def test_the_time_a_confirmation_takes_is_not_the_runs(
+    client, aicore_simulator, aicore_clock
+):
+    """The report's duration leaves out the time the confirm callback took to answer."""
+    ids = aicore_simulator.seed("executions", 10, statuses={"DEAD": 1})
+
+    async def slow_yes(plan):
+        await aicore_clock.sleep(600.0)  # a person at lunch
+        return True
+
+    began = aicore_clock.monotonic()
+    report = await client.delete("executions", ids, confirm=slow_yes)
+
+    assert report.ok
+    assert aicore_clock.monotonic() - began >= 600.0
+    assert report.summary.seconds < 60.0

@@ -19,10 +19,22 @@ from collections.abc import Sequence
 
 from aicore_bulk._cli._args import build_parser
 from aicore_bulk._cli._exit import EXIT_INTERRUPTED, EXIT_USAGE, fail
+from aicore_bulk._cli._streams import say, silence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The last guard, for output written before a run (``--help | head -1``): a run's
+        # own output already stops quietly at a closed pipe (see ``_streams``).
+        silence(sys.stdout)
+        silence(sys.stderr)
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "simulate":
@@ -37,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        print("aicore-bulk: interrupted", file=sys.stderr)  # noqa: T201
+        say("aicore-bulk: interrupted", sys.stderr)
         return EXIT_INTERRUPTED
     except ValueError as error:
         return fail(str(error), EXIT_USAGE)

@@ -173,7 +173,9 @@ def _add_run_options(
         help="select every item of the kind in the resource group",
     )
     _add_connection_options(parser)
-    _add_limit_options(parser)
+    # Only a delete waits for STOPPING, and a dry run has no deadline: those flags are taken
+    # (a script may pass them to every command) but not shown where they do nothing.
+    _add_limit_options(parser, waits=deleting, deadline=not planning)
 
     safety = parser.add_argument_group("safety")
     if not planning:
@@ -182,7 +184,7 @@ def _add_run_options(
             "--yes",
             "-y",
             action="store_true",
-            help="do not ask before deleting more than 100 items",
+            help=f"do not ask before {'deleting' if deleting else 'stopping'} more than 100 items",
         )
         safety.add_argument(
             "--journal",
@@ -194,7 +196,9 @@ def _add_run_options(
         "--max-items",
         type=t.count,
         metavar="N",
-        help="refuse the run if it would change more than N items",
+        help="exit 3 if the run would change more than N items (as the run would refuse)"
+        if planning
+        else "refuse the run if it would change more than N items",
     )
     if deleting:
         safety.add_argument(
@@ -205,7 +209,7 @@ def _add_run_options(
             metavar="SECONDS",
             help="wait until deleted items are gone (404); default 300 s",
         )
-    _add_output_options(parser)
+    _add_output_options(parser, planning=planning)
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
@@ -228,7 +232,9 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+def _add_limit_options(
+    parser: argparse.ArgumentParser, *, waits: bool = True, deadline: bool = True
+) -> None:
     limits = parser.add_argument_group("limits")
     limits.add_argument(
         "--concurrency",
@@ -246,33 +252,41 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     limits.add_argument(
         "--timeout", type=t.rate, default=30.0, metavar="SECONDS", help="per request (default 30)"
     )
-    limits.add_argument("--deadline", type=t.rate, metavar="SECONDS", help="for the whole run")
+    limits.add_argument(
+        "--deadline",
+        type=t.rate,
+        metavar="SECONDS",
+        help="for the whole run" if deadline else argparse.SUPPRESS,
+    )
     limits.add_argument(
         "--stop-wait",
         type=t.seconds,
         default=600.0,
         metavar="SECONDS",
-        help="how long a stopped item may stay STOPPING (default 600)",
+        help="how long a stopped item may stay STOPPING (default 600)"
+        if waits
+        else argparse.SUPPRESS,
     )
     limits.add_argument(
         "--poll-interval",
         type=t.rate,
         default=2.0,
         metavar="SECONDS",
-        help="how often to look at STOPPING items (default 2)",
+        help="how often to look at STOPPING items (default 2)" if waits else argparse.SUPPRESS,
     )
 
 
-def _add_output_options(parser: argparse.ArgumentParser) -> None:
+def _add_output_options(parser: argparse.ArgumentParser, *, planning: bool = False) -> None:
     output = parser.add_argument_group("output")
+    what = "the plan's JSON" if planning else "the JSON report"
     output.add_argument(
         "--output",
         "-o",
         choices=("table", "json", "ndjson"),
         default="table",
-        help="table (default), the JSON report, or one JSON line per item",
+        help=f"table (default), {what}, or one JSON line per item",
     )
-    output.add_argument("--report", metavar="PATH", help="also write the JSON report here")
+    output.add_argument("--report", metavar="PATH", help=f"also write {what} here")
     output.add_argument("--no-progress", action="store_true", help="no progress display")
     output.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     output.add_argument(
@@ -280,8 +294,8 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         "-v",
         action="count",
         default=0,
-        help="log more to stderr (-v: phases, -vv: every request, saying what it stops or "
-        "deletes); warnings are always logged",
+        help="log more to stderr (-v: phases, -vv: every request, saying what it changes); "
+        "warnings are always logged",
     )
     output.add_argument(
         "--log-format",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Final
 
+from aicore_bulk._cli._streams import say
 from aicore_bulk._cli._words import cli_words
 
 EXIT_OK: Final = 0
@@ -21,5 +22,5 @@ def fail(message: str, code: int) -> int:
     become flags (see :mod:`aicore_bulk._cli._words`).
     """
     one_line = " ".join(cli_words(message).split())
-    print(f"aicore-bulk: error: {one_line}", file=sys.stderr)  # noqa: T201
+    say(f"aicore-bulk: error: {one_line}", sys.stderr)
     return code

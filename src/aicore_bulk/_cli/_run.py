@@ -6,10 +6,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -43,12 +41,24 @@ from aicore_bulk._cli._exit import (
     fail,
 )
 from aicore_bulk._cli._inputs import ids_from
+from aicore_bulk._cli._outputs import check_report_path, write_report
 from aicore_bulk._cli._progress import Progress
-from aicore_bulk._cli._render import count, plan_table, summary
+from aicore_bulk._cli._prompt import Signals, ask
+from aicore_bulk._cli._render import plan_table, summary
+from aicore_bulk._cli._streams import say
+from aicore_bulk._cli._wait import wait_gone
 
-#: Deleting more than this many items asks first, in a terminal.
+#: Deleting or stopping more than this many items asks first, in a terminal.
 CONFIRM_ABOVE = 100
 _CHANGING_PATHS = (Route.DELETE, Route.STOP, Route.STOP_THEN_DELETE, Route.WAIT_THEN_DELETE)
+
+
+class _Ended(Exception):  # noqa: N818 - not an error: the run ends before its first change
+    """The confirmation ended the run before any change: refused, or interrupted."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -58,6 +68,7 @@ async def run(args: argparse.Namespace) -> int:
         return await _resume(args)
     target = _target(args)
     try:
+        check_report_path(args.report)
         ids_source = _source(args)
         client = _client(args)
     except BulkError as error:
@@ -71,19 +82,21 @@ async def run(args: argparse.Namespace) -> int:
 async def _resume(args: argparse.Namespace) -> int:
     """Finish a journaled run, in the resource group the journal names (unless told another)."""
     try:
+        check_report_path(args.report)
         run = read_journal(args.journal)
         client = _client(args, resource_group=run.resource_group)
     except BulkError as error:
         return fail(str(error), EXIT_USAGE)
     progress, human = _progress(args, f"resuming {run.kind}", changes=True)
+    progress.start()  # a resume asks nothing: it finishes what was confirmed before
     async with client:
         try:
-            with _interruptible() as interrupt:
+            with _interruptible(progress) as signals:
                 report = await client.resume(
                     args.journal,
                     deadline=args.deadline,
                     listener=progress,
-                    interrupt=interrupt,
+                    interrupt=signals.event,
                     labels={"command": "resume"},
                 )
         except BulkError as error:
@@ -102,6 +115,7 @@ def _progress(args: argparse.Namespace, label: str, *, changes: bool) -> tuple[P
         bar=bool(stream and stream.isatty()),
         verb=label,
         items_out=sys.stdout if args.output == "ndjson" and changes else None,
+        concurrency=args.concurrency,
     )
     if progress.bar:
         _logs.show_above(progress)
@@ -135,35 +149,50 @@ async def run_with(
             progress.close()
             return _print_plan(plan, args, group=group, latency=latency.mean, human=human)
         run_call = client.delete if target is Target.DELETED else client.stop
-        with _interruptible() as interrupt:
+        with _interruptible(progress) as signals:
             report = await run_call(
                 kind,
                 ids,
                 deadline=args.deadline,
                 listener=listen,
-                interrupt=interrupt,
-                confirm=lambda plan: _confirm(plan, args, group=group),
+                interrupt=signals.event,
+                confirm=lambda plan: _confirm(
+                    plan, args, group=group, signals=signals, progress=progress
+                ),
                 journal=getattr(args, "journal", None),
                 labels=labels,
             )
         progress.close()
+    except _Ended as ended:
+        progress.close()
+        say(f"aicore-bulk: {ended}", sys.stderr)
+        return ended.code
     except RunDeclinedError as error:
         progress.close()
         return fail(str(error), EXIT_REFUSED)
     except BulkError as error:
         progress.close()
         return fail(f"{error} (nothing was changed)", EXIT_USAGE)
-    still_listed = await _wait_gone(client, args, report)
-    return _finish(report, args, group=group, human=human, still_listed=still_listed)
+    still_listed, waited_out = await _wait_gone(client, args, report)
+    return _finish(
+        report,
+        args,
+        group=group,
+        human=human,
+        still_listed=still_listed,
+        interrupted=waited_out,
+    )
 
 
 @contextlib.contextmanager
-def _interruptible() -> Iterator[anyio.Event]:
-    """SIGINT/SIGTERM set the returned event: the run stops sending and reports what it knows.
+def _interruptible(progress: Progress | None = None) -> Iterator[Signals]:
+    """SIGINT/SIGTERM set the event: the run stops sending and reports what it knows.
 
-    A second signal cancels the run at once.
+    A second signal cancels the run at once. At the confirmation prompt, the first signal
+    ends the run at once, before anything is sent (the prompt says so).
     """
-    interrupt = anyio.Event()
+    signals = Signals(anyio.Event())
+    interrupt = signals.event
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
 
@@ -172,12 +201,16 @@ def _interruptible() -> Iterator[anyio.Event]:
             if task is not None:
                 task.cancel()
             return
-        print(  # noqa: T201
+        interrupt.set()
+        if signals.quiet:
+            return
+        if progress is not None:
+            progress.interrupted()
+        say(
             "\naicore-bulk: interrupted: sending nothing more, waiting briefly for requests in "
             "flight (again to quit at once)",
-            file=sys.stderr,
+            sys.stderr,
         )
-        interrupt.set()
 
     installed = []
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -187,7 +220,7 @@ def _interruptible() -> Iterator[anyio.Event]:
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not on POSIX
             pass
     try:
-        yield interrupt
+        yield signals
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
@@ -254,48 +287,79 @@ def _target(args: argparse.Namespace) -> Target:
     return Target(args.target)
 
 
-async def _confirm(plan: Plan, args: argparse.Namespace, *, group: str) -> bool:
-    changing = sum(plan.paths[path] for path in _CHANGING_PATHS)
-    if args.max_items is not None and changing > args.max_items:
-        print(  # noqa: T201
-            f"aicore-bulk: refusing: the run would change "
-            f"{count(changing, plan.kind.removesuffix('s'))}, "
-            f"more than --max-items {args.max_items:,}",
-            file=sys.stderr,
-        )
-        return False
-    asks = (
-        plan.target.value == "DELETED"
-        and changing > CONFIRM_ABOVE
-        and not args.yes
-        and sys.stdin.isatty()
-        and sys.stderr.isatty()
-    )
-    if not asks:
-        return True
-    question = (
-        f"\nDelete {count(changing, plan.kind.removesuffix('s'))} in resource group {group}? "
+async def _confirm(
+    plan: Plan, args: argparse.Namespace, *, group: str, signals: Signals, progress: Progress
+) -> bool:
+    """Refuse (``--max-items``), ask (a terminal), or go; the progress display starts on go.
+
+    Raises:
+        _Ended: Refused by ``--max-items``, or interrupted before or at the prompt.
+    """
+    changing = sum(plan.paths[route] for route in _CHANGING_PATHS)
+    if signals.event.is_set():
+        # Interrupted while statuses were read: nothing has been sent yet, so stop here.
+        raise _Ended("interrupted before the first change: nothing was changed", EXIT_INTERRUPTED)
+    refusal = _over_max_items(changing, plan.kind, args.max_items)
+    if refusal:
+        raise _Ended(f"refused: {refusal}; no change was sent", EXIT_REFUSED)
+    asks = changing > CONFIRM_ABOVE and not args.yes and sys.stdin.isatty() and sys.stderr.isatty()
+    if asks:
+        answer = await ask(_question(plan, changing, group=group), signals)
+        if answer is None:
+            raise _Ended("interrupted at the prompt: nothing was changed", EXIT_INTERRUPTED)
+        if answer.strip().lower() not in {"y", "yes"}:
+            return False
+    progress.start()
+    return True
+
+
+def _question(plan: Plan, changing: int, *, group: str) -> str:
+    """The confirmation: what will change, where, and what must stop first."""
+    if plan.target.value == "STOPPED":
+        return f"\nStop {_count(changing, plan.kind)} in resource group {group}? [y/N] "
+    running = plan.paths[Route.STOP_THEN_DELETE]
+    first = ""
+    if running:
+        are = "is" if running == 1 else "are"
+        first = f" ({running:,} {are} running or pending and will be stopped first)"
+    return (
+        f"\nDelete {_count(changing, plan.kind)}{first} in resource group {group}? "
         "This cannot be undone. [y/N] "
     )
-    answer = await anyio.to_thread.run_sync(_ask, question)
-    return answer.strip().lower() in {"y", "yes"}
 
 
-def _ask(question: str) -> str:
-    sys.stderr.write(question)
-    sys.stderr.flush()
-    try:
-        return sys.stdin.readline()
-    except (OSError, ValueError):
-        return ""
+def _count(n: int, kind: str) -> str:
+    """``1 execution``, ``1,200 executions``."""
+    return f"{n:,} {kind[:-1] if n == 1 else kind}"
 
 
-async def _wait_gone(client: BulkClient, args: argparse.Namespace, report: Report) -> int:
-    if not getattr(args, "wait", None):
-        return 0
+def _over_max_items(changing: int, kind: str, max_items: int | None) -> str | None:
+    """Why ``--max-items`` refuses the run, or None."""
+    if max_items is None or changing <= max_items:
+        return None
+    return f"{_count(changing, kind)} would change, more than --max-items {max_items}"
+
+
+async def _wait_gone(
+    client: BulkClient, args: argparse.Namespace, report: Report
+) -> tuple[int, bool]:
+    """``--wait``: deleted items still listed when it ran out, and whether it was interrupted."""
+    if not getattr(args, "wait", None) or report.summary.interrupted:
+        return 0, False
     deleted = [item.id for item in report.items if item.outcome.value == "deleted"]
-    left = await client.wait_gone(args.kind, deleted, within=args.wait)
-    return len(left)
+    stream = None if args.quiet or args.no_progress else sys.stderr
+    with _interruptible() as signals:
+        signals.quiet = True  # the wait says itself that it was interrupted
+        left = await wait_gone(
+            client,
+            args.kind,
+            deleted,
+            within=args.wait,
+            poll_interval=args.poll_interval,
+            stream=stream,
+            interrupt=signals.event,
+        )
+    return len(left), signals.event.is_set()
 
 
 def _print_plan(
@@ -308,12 +372,11 @@ def _print_plan(
 ) -> int:
     data = plan.to_json()
     if args.output == "json":
-        print(json.dumps(data, indent=2))  # noqa: T201
+        say(json.dumps(data, indent=2), sys.stdout)
     elif args.output == "ndjson":
         for item in data["items"]:
-            print(json.dumps(item))  # noqa: T201
-    if args.report:
-        _write_json(args.report, data)
+            say(json.dumps(item), sys.stdout)
+    unwritten = write_report(args.report, data) if args.report else None
     if not args.quiet:
         table = plan_table(
             plan,
@@ -322,15 +385,14 @@ def _print_plan(
             rate=args.rate,
             seconds_per_request=latency,
         )
-        print(table, file=human)
-    changing = sum(plan.paths[path] for path in _CHANGING_PATHS)
-    if args.max_items is not None and changing > args.max_items:
-        return fail(
-            f"the run would change {count(changing, 'item')}, "
-            f"more than --max-items {args.max_items:,}",
-            EXIT_REFUSED,
-        )
-    return EXIT_OK
+        say(table, human)
+    code = fail(unwritten, EXIT_ITEMS) if unwritten else EXIT_OK
+    changing = sum(plan.paths[route] for route in _CHANGING_PATHS)
+    refusal = _over_max_items(changing, plan.kind, args.max_items)
+    if refusal:
+        say(f"aicore-bulk: a run would be refused: {refusal}", sys.stderr)
+        return EXIT_REFUSED
+    return code
 
 
 def _finish(
@@ -340,35 +402,46 @@ def _finish(
     group: str,
     human: TextIO,
     still_listed: int,
+    interrupted: bool = False,
 ) -> int:
+    """Print and write the report; the exit code.
+
+    The summary is printed whatever else fails, and a report that cannot be written is one
+    error line at the end (exit 1 unless the run was interrupted), never a traceback.
+    """
     data = report.to_json()
     if still_listed:
         data["summary"]["still_listed_after_wait"] = still_listed
+        data["summary"]["ok"] = False  # what the exit code says too
     if args.output == "json":
-        print(json.dumps(data, indent=2))  # noqa: T201
-    if args.report:
-        _write_json(args.report, data)
+        say(json.dumps(data, indent=2), sys.stdout)
+    unwritten = write_report(args.report, data) if args.report else None
     if not args.quiet:
-        print(summary(report, resource_group=group), file=human)
+        say(summary(report, resource_group=group), human)
         if still_listed:
-            print(
-                f"{count(still_listed, 'deleted item')} "
-                f"{'was' if still_listed == 1 else 'were'} still listed when --wait ran out",
-                file=human,
-            )
-    if report.summary.interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if report.ok and not still_listed else EXIT_ITEMS
+            were = "item was" if still_listed == 1 else "items were"
+            ended = "was interrupted" if interrupted else "ran out"
+            say(f"{still_listed:,} deleted {were} still listed when --wait {ended}", human)
+        if report.summary.interrupted:
+            say(_after_interruption(report, getattr(args, "journal", None)), human)
+    code = EXIT_OK if report.ok and not still_listed else EXIT_ITEMS
+    if unwritten:
+        code = fail(unwritten, EXIT_ITEMS)
+    return EXIT_INTERRUPTED if report.summary.interrupted or interrupted else code
 
 
-def _write_json(path: str, data: dict[str, Any]) -> None:
-    """Write atomically, so a reader never sees half a report."""
-    target = Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".report-")
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        json.dump(data, file, indent=2)
-        file.write("\n")
-    Path(temporary).replace(target)
+def _after_interruption(report: Report, journal: str | None) -> str:
+    """What an interrupted run left, and how to finish it."""
+    left = report.summary.total - sum(
+        n for outcome, n in report.summary.outcomes.items() if outcome.ok
+    )
+    line = f"interrupted: {left:,} of {_count(report.summary.total, 'items')} not done"
+    if journal:
+        return f"{line}; to finish the run: aicore-bulk resume {journal}"
+    return (
+        f"{line}; run the same command again to finish (with --journal PATH next time, "
+        "'aicore-bulk resume PATH' finishes an interrupted run exactly)"
+    )
 
 
 class _Latency:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
 import shlex
 import sys
 from collections.abc import Mapping
 
-from aicore_bulk._cli._exit import EXIT_OK
+from aicore_bulk._cli._exit import EXIT_OK, EXIT_USAGE, fail
 from aicore_bulk._cli._render import count
+from aicore_bulk._cli._streams import say
 from aicore_bulk._cli._types import KINDS
 from aicore_bulk.testing import (
     DEFAULT_MIX,
@@ -85,8 +87,11 @@ def simulate(args: argparse.Namespace) -> int:
     """
     sim = simulator_from_args(args)
     groups = args.resource_group or ["default"]
+    ready = False
 
     def announce(running: RunningSimulator) -> None:
+        nonlocal ready
+        ready = True
         exports = export_lines(running.environment(groups[0]))
         if args.print_env:
             print("\n".join(exports), flush=True)  # noqa: T201
@@ -107,11 +112,17 @@ def simulate(args: argparse.Namespace) -> int:
             )
             lines.append(f"resource group {group}: {held}")
         lines.append("Press Ctrl-C to stop.")
-        print("\n".join(lines), flush=True)  # noqa: T201
+        say("\n".join(lines), sys.stdout)
 
-    asyncio.run(serve_until_signal(sim, host=args.host, port=args.port, on_ready=announce))
+    try:
+        asyncio.run(serve_until_signal(sim, host=args.host, port=args.port, on_ready=announce))
+    except OSError as error:
+        if ready:
+            raise  # not about listening: a bug, with its traceback
+        where = _address(args.host, args.port)
+        return fail(f"cannot listen on {where}: {_reason(error)}", EXIT_USAGE)
     if not args.print_env:
-        print("aicore-bulk simulator stopped.", flush=True)  # noqa: T201
+        say("aicore-bulk simulator stopped.", sys.stdout)
     return EXIT_OK
 
 
@@ -139,3 +150,18 @@ def deployment_mix(mix: Mapping[str, float]) -> dict[str, float]:
     adjusted = dict(mix)
     adjusted["STOPPED"] = adjusted.get("STOPPED", 0.0) + adjusted.pop("COMPLETED", 0.0)
     return adjusted
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _reason(error: OSError) -> str:
+    """Why the port could not be had, and what to do about the usual case."""
+    if error.errno is not None and error.errno > 0:
+        reason = os.strerror(error.errno)
+    else:  # a name that does not resolve (socket.gaierror's errno is negative)
+        reason = error.strerror or str(error)
+    if error.errno == errno.EADDRINUSE:
+        reason += " (another server listens there: choose another --port, or --port 0)"
+    return reason
