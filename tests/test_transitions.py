@@ -15,7 +15,6 @@ from aicore_bulk._models import (
     Status,
     Target,
 )
-from aicore_bulk._planner import decide
 from aicore_bulk._transitions import (
     IN_FLIGHT,
     MAX_ATTEMPTS,
@@ -45,12 +44,18 @@ DELETE = Op(ITEM, Target.DELETED)
 DELETE_RUN = Goal("executions", Target.DELETED)
 STOP_RUN = Goal("executions", Target.STOPPED)
 DEPLOYMENT_DELETE_RUN = Goal("deployments", Target.DELETED)
+DEPLOYMENT_STOP_RUN = Goal("deployments", Target.STOPPED)
+SERVING_DELETE_RUN = Goal("deployments", Target.DELETED, include_running=True)
+SERVING_STOP_RUN = Goal("deployments", Target.STOPPED, include_running=True)
 
 ACCEPTED = ItemAnswer("accepted", None, "Execution modification scheduled")
 CONFLICT = ItemAnswer("conflict", CODE_STATUS_CONFLICT, "Current status RUNNING cannot be changed")
 NOT_FOUND = ItemAnswer("not_found", "01010020", "Execution not found")
 REFUSED = ItemAnswer("refused", "01010099", "Not allowed")
 GONE = "gone after our unconfirmed delete"
+SERVING = (
+    "a {} deployment serves traffic: not stopped without include_running (--include-running)"
+)
 
 #: The contract's table: which statuses each change is allowed from.
 CONTRACT_STOPPABLE = frozenset({Status.PENDING, Status.RUNNING})
@@ -105,7 +110,7 @@ def snapshot(state):
 
 kinds = st.sampled_from(["executions", "deployments"])
 targets = st.sampled_from(list(Target))
-goals = st.builds(Goal, kinds, targets)
+goals = st.builds(Goal, kinds, targets, st.booleans())
 ops = st.builds(Op, st.just(ITEM), targets)
 statuses = st.none() | st.sampled_from(list(Status))
 answer_kinds = st.sampled_from(["accepted", "not_found", "conflict", "refused"])
@@ -655,6 +660,56 @@ def test_after_failure_leaves_a_settled_item_alone_but_clears_in_flight(maybe_ap
             False,
             id="unknown-in-stop-run-is-skipped-with-code",
         ),
+        pytest.param(
+            DEPLOYMENT_DELETE_RUN,
+            DELETE,
+            {},
+            CONFLICT,
+            Status.RUNNING,
+            Settle(Outcome.SKIPPED, CODE_STATUS_CONFLICT, SERVING.format("RUNNING")),
+            False,
+            id="deployment-running-again-is-skipped-without-include-running",
+        ),
+        pytest.param(
+            DEPLOYMENT_STOP_RUN,
+            STOP,
+            {},
+            CONFLICT,
+            Status.PENDING,
+            Settle(Outcome.SKIPPED, CODE_STATUS_CONFLICT, SERVING.format("PENDING")),
+            False,
+            id="deployment-pending-in-stop-run-is-skipped-without-include-running",
+        ),
+        pytest.param(
+            SERVING_DELETE_RUN,
+            DELETE,
+            {},
+            CONFLICT,
+            Status.RUNNING,
+            Send(STOP),
+            False,
+            id="deployment-running-again-is-stopped-first-with-include-running",
+        ),
+        pytest.param(
+            SERVING_STOP_RUN,
+            STOP,
+            {},
+            CONFLICT,
+            Status.PENDING,
+            Send(STOP),
+            False,
+            id="deployment-pending-in-stop-run-is-stopped-with-include-running",
+        ),
+        pytest.param(
+            DEPLOYMENT_DELETE_RUN,
+            DELETE,
+            {},
+            CONFLICT,
+            Status.STOPPING,
+            WAIT,
+            False,
+            id="deployment-stopping-needs-no-include-running-to-wait",
+        ),
     ],
 )
 def test_after_read_follows_the_fresh_status(goal, op, before, answer, read, action, stopped_by_us):
@@ -839,7 +894,7 @@ def test_mind_own_changes_on_resume(flags, goal, status, expected, stopped_by_us
     """A resumed item's status is read in the light of what the journal says we did to it."""
     state = item(**flags)
     state.status = status
-    route, _ = decide(goal.kind, goal.target, status)
+    route, _ = goal.decide(status)
 
     assert mind_own_changes(goal, state, route) == expected
     assert state.stopped_by_us is stopped_by_us
@@ -857,14 +912,22 @@ def test_resumed_sets_the_journal_flags_and_attempts():
 # still_allowed
 
 
+@pytest.mark.parametrize("include_running", [False, True], ids=["guarded", "include-running"])
 @pytest.mark.parametrize("kind", ["executions", "deployments"])
 @pytest.mark.parametrize("target", list(Target))
 @pytest.mark.parametrize("status", [None, *Status], ids=str)
-def test_still_allowed_matches_the_contract_table(kind, target, status):
-    """A change is allowed from exactly the statuses the contract allows, and from no status."""
+def test_still_allowed_matches_the_contract_table(kind, target, status, include_running):
+    """A change is allowed from the contract's statuses (and from no status), but a serving
+    deployment is stopped only with include_running."""
     allowed = CONTRACT_STOPPABLE if target is Target.STOPPED else CONTRACT_DELETABLE[kind]
+    if kind == "deployments" and target is Target.STOPPED and not include_running:
+        allowed = frozenset()
+    state = item()
+    state.status = status
 
-    assert still_allowed(kind, Op(ITEM, target), status) is (status is None or status in allowed)
+    allowed_now = still_allowed(Goal(kind, target, include_running), Op(ITEM, target), state)
+
+    assert allowed_now is (status is None or status in allowed)
 
 
 # after_look
@@ -1086,5 +1149,5 @@ def test_a_change_sent_after_a_read_is_allowed_for_the_fresh_status(goal, flags,
 
     if isinstance(action, Send):
         assert action.op.id == op.id
-        assert still_allowed(goal.kind, action.op, read)
+        assert still_allowed(goal, action.op, state)
         assert read is not None

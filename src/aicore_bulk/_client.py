@@ -180,6 +180,7 @@ class BulkClient:
         interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
         journal: JournalPath | None = None,
+        include_running: bool = False,
     ) -> Report:
         """Delete every item of ``ids``, stopping first whatever must be stopped.
 
@@ -198,6 +199,9 @@ class BulkClient:
             listener: Receives this run's progress events.
             journal: A new file where the run records every item's fate as it goes, so that
                 :meth:`resume` can finish the run after a crash or a kill.
+            include_running: Also stop (and then delete) PENDING and RUNNING deployments.
+                They serve traffic, so without it they are ``skipped``, also when they turn
+                RUNNING again during the run. Executions need no such consent.
 
         Raises:
             InputError: A malformed ID or an unknown kind, or a journal path that exists,
@@ -215,6 +219,7 @@ class BulkClient:
             interrupt=interrupt,
             listener=listener,
             journal=journal,
+            include_running=include_running,
         )
 
     async def stop(
@@ -227,8 +232,12 @@ class BulkClient:
         interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
         journal: JournalPath | None = None,
+        include_running: bool = False,
     ) -> Report:
-        """Stop every PENDING or RUNNING item of ``ids``; see :meth:`delete` for the rest."""
+        """Stop every PENDING or RUNNING item of ``ids``; see :meth:`delete` for the rest.
+
+        Deployments serve traffic: they are stopped only with ``include_running=True``.
+        """
         return await self._execute(
             kind,
             ids,
@@ -238,6 +247,7 @@ class BulkClient:
             interrupt=interrupt,
             listener=listener,
             journal=journal,
+            include_running=include_running,
         )
 
     async def plan(
@@ -247,11 +257,17 @@ class BulkClient:
         *,
         target: Literal["DELETED", "STOPPED"] | Target = "DELETED",
         listener: Listener | None = None,
+        include_running: bool = False,
     ) -> Plan:
-        """A dry run: read statuses and say what a run would do, without changing anything."""
+        """A dry run: read statuses and say what a run would do, without changing anything.
+
+        ``include_running`` plans as :meth:`delete` and :meth:`stop` would run with it.
+        """
         wanted = _target(target)
         self._check_open(kind)
-        return await dry_run(self._connection, kind, ids, wanted, listener=listener)
+        return await dry_run(
+            self._connection, kind, ids, wanted, listener=listener, include_running=include_running
+        )
 
     def select(self, kind: Kind, selection: Selection) -> SelectedIds:
         """The IDs of the items ``selection`` takes, streamed a list page at a time.
@@ -330,6 +346,7 @@ class BulkClient:
         interrupt: anyio.Event | None,
         listener: Listener | None,
         journal: JournalPath | None,
+        include_running: bool,
     ) -> Report:
         _check_deadline(deadline)
         self._check_open(kind)
@@ -343,6 +360,7 @@ class BulkClient:
             interrupt=interrupt,
             listener=listener,
             journal=journal,
+            include_running=include_running,
         )
 
     def _check_open(self, kind: str | None = None) -> None:

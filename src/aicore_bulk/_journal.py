@@ -82,6 +82,7 @@ class RunRecord:
         base_url: The AI API it spoke to.
         duplicates: Repeated IDs in the run's input.
         plan: Items per route when the run started.
+        include_running: The run may stop PENDING and RUNNING deployments.
 
     """
 
@@ -91,6 +92,7 @@ class RunRecord:
     base_url: str
     duplicates: int
     plan: Mapping[str, int]
+    include_running: bool = False
 
 
 @attrs.frozen
@@ -171,6 +173,7 @@ class Journal:
                     "base_url": run.base_url,
                     "duplicates": run.duplicates,
                     "plan": dict(run.plan),
+                    "include_running": run.include_running,
                 }
                 db.executemany(
                     "INSERT INTO run VALUES (?, ?)",
@@ -222,6 +225,8 @@ class Journal:
             base_url=meta["base_url"],
             duplicates=meta["duplicates"],
             plan=meta["plan"],
+            # Journals written before the flag existed: the safe reading.
+            include_running=meta.get("include_running", False),
         )
 
     def items(self) -> list[JournalItem]:

@@ -16,7 +16,7 @@ import attrs
 from aicore_bulk._book import ItemBook
 from aicore_bulk._gc import collector_paused
 from aicore_bulk._models import Route, Status, Target
-from aicore_bulk._planner import decide, minimum_requests
+from aicore_bulk._planner import minimum_requests
 from aicore_bulk._transitions import SETTLED_OUTCOME, Goal, ItemState, Settle, mind_own_changes
 
 
@@ -56,7 +56,7 @@ def route_items(goal: Goal, book: ItemBook) -> Routed:
     table = {
         status: (route, reason, joins.get(route))
         for status in (*Status, None)
-        for route, reason in [decide(goal.kind, goal.target, status)]
+        for route, reason in [goal.decide(status)]
     }
     settled: Counter[Route] = Counter()
     earlier_changes = ItemState.EARLIER_CHANGES

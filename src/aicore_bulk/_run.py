@@ -115,15 +115,15 @@ async def execute(
     interrupt: anyio.Event | None,
     listener: Listener | None,
     journal: JournalPath | None,
+    include_running: bool = False,
 ) -> Report:
     """Stop or delete ``ids``: the whole run, from intake to report."""
     started = connection.clock.monotonic()
     if journal is not None:
         Journal.check_new(journal)
     states, duplicates, listed = await intake_states(ids, connection, kind)
-    run = await Run.prepare(
-        connection, Goal(kind, target), states, listener=listener, statuses_known=listed
-    )
+    goal = Goal(kind, target, include_running)
+    run = await Run.prepare(connection, goal, states, listener=listener, statuses_known=listed)
     routed = run.route()
     if confirm is not None:
         plan = run.plan(routed, duplicates=duplicates)
@@ -142,6 +142,7 @@ async def execute(
                 base_url=connection.base_url,
                 duplicates=duplicates,
                 plan={route.value: n for route, n in routed.counts.items()},
+                include_running=include_running,
             ),
             states,
             (run.book.record(i) for i, state in states.items() if state.outcome),
@@ -156,13 +157,18 @@ async def execute(
 
 
 async def dry_run(
-    connection: Connection, kind: Kind, ids: Ids, target: Target, *, listener: Listener | None
+    connection: Connection,
+    kind: Kind,
+    ids: Ids,
+    target: Target,
+    *,
+    listener: Listener | None,
+    include_running: bool = False,
 ) -> Plan:
     """What :func:`execute` would do, learned by reading only."""
     states, duplicates, listed = await intake_states(ids, connection, kind)
-    run = await Run.prepare(
-        connection, Goal(kind, target), states, listener=listener, statuses_known=listed
-    )
+    goal = Goal(kind, target, include_running)
+    run = await Run.prepare(connection, goal, states, listener=listener, statuses_known=listed)
     return run.plan(run.route(), duplicates=duplicates)
 
 
@@ -198,9 +204,8 @@ async def resume(
             for entry in recorded
             if entry.open
         }
-        run = await Run.prepare(
-            connection, Goal(record.kind, record.target), still_open, listener=listener
-        )
+        goal = Goal(record.kind, record.target, record.include_running)
+        run = await Run.prepare(connection, goal, still_open, listener=listener)
         run.book.journal = book
         routed = run.route()
         run.book.write_journal()

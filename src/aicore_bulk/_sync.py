@@ -32,14 +32,21 @@ def delete_sync(
     options: RunOptions | None = None,
     listener: Listener | None = None,
     deadline: float | None = None,
+    include_running: bool = False,
 ) -> Report:
     """Delete ``ids`` from synchronous code; see :meth:`BulkClient.delete`.
 
     ``profile`` and ``resource_group`` override what :meth:`BulkClient.from_env` reads;
-    ``limits``, ``retry``, ``options`` and ``listener`` go to the client.
+    ``limits``, ``retry``, ``options`` and ``listener`` go to the client. PENDING and RUNNING
+    deployments serve traffic: they are stopped only with ``include_running=True``.
     """
     client = _client(profile, resource_group, limits, retry, options, listener)
-    return _run(_with(client, lambda: client.delete(kind, ids, deadline=deadline)))
+    return _run(
+        _with(
+            client,
+            lambda: client.delete(kind, ids, deadline=deadline, include_running=include_running),
+        )
+    )
 
 
 def stop_sync(
@@ -53,10 +60,16 @@ def stop_sync(
     options: RunOptions | None = None,
     listener: Listener | None = None,
     deadline: float | None = None,
+    include_running: bool = False,
 ) -> Report:
     """Stop ``ids`` from synchronous code; the arguments are those of :func:`delete_sync`."""
     client = _client(profile, resource_group, limits, retry, options, listener)
-    return _run(_with(client, lambda: client.stop(kind, ids, deadline=deadline)))
+    return _run(
+        _with(
+            client,
+            lambda: client.stop(kind, ids, deadline=deadline, include_running=include_running),
+        )
+    )
 
 
 def plan_sync(
@@ -67,10 +80,16 @@ def plan_sync(
     profile: str | None = None,
     resource_group: str | None = None,
     listener: Listener | None = None,
+    include_running: bool = False,
 ) -> Plan:
     """A dry run from synchronous code; see :meth:`BulkClient.plan`."""
     client = _client(profile, resource_group, None, None, None, listener)
-    return _run(_with(client, lambda: client.plan(kind, ids, target=target)))
+    return _run(
+        _with(
+            client,
+            lambda: client.plan(kind, ids, target=target, include_running=include_running),
+        )
+    )
 
 
 def _client(

@@ -205,19 +205,32 @@ class Goal(NamedTuple):
 
     kind: Kind
     target: Target
+    #: PENDING and RUNNING deployments may be stopped (they serve traffic: only when asked).
+    include_running: bool = False
+
+    def decide(self, status: Status | None) -> tuple[Route, str | None]:
+        """The route this run gives an item in ``status``, and why when nothing is sent."""
+        return decide(self.kind, self.target, status, include_running=self.include_running)
 
 
-def still_allowed(kind: Kind, op: Op, status: Status | None) -> bool:
-    """Whether the last status we saw allows this change (None: we have no reason not to)."""
-    return status in _ALLOWED[kind][op.target]
+def still_allowed(goal: Goal, op: Op, state: ItemState) -> bool:
+    """Whether what we last saw of the item allows this change in this run.
+
+    A status of None (not seen, or no longer STOPPING) gives us no reason not to.
+    """
+    return state.status in _ALLOWED[goal.kind, goal.include_running][op.target]
 
 
 _ALLOWED: Final = {
-    kind: {
-        Target.STOPPED: frozenset({None, *STOPPABLE}),
+    (kind, include_running): {
+        # A serving deployment is stopped only with include_running: the same rule as decide.
+        Target.STOPPED: frozenset(
+            {None, *(STOPPABLE if include_running or kind != "deployments" else ())}
+        ),
         Target.DELETED: frozenset({None, *(s for s in Status if deletable(kind, s))}),
     }
     for kind in KINDS
+    for include_running in (False, True)
 }
 
 
@@ -319,7 +332,7 @@ def after_read(
     state.status = read
     if state.unconfirmed and op.target is Target.STOPPED and read is Status.STOPPING:
         state.stopped_by_us = True  # our unconfirmed stop did happen
-    route, reason = decide(goal.kind, goal.target, read)
+    route, reason = goal.decide(read)
     minded = mind_own_changes(goal, state, route)
     if isinstance(minded, Settle):
         return minded

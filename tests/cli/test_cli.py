@@ -226,6 +226,27 @@ def test_exit_code_1_when_items_are_skipped(cli, sim):
     assert items["running-01"]["outcome"] == "stopped"
 
 
+def test_a_running_deployment_is_stopped_only_with_include_running(cli, sim):
+    """Without --include-running a RUNNING deployment is planned and reported skipped (exit 1),
+    with the flag named; with it, the deployment is stopped and deleted (exit 0)."""
+    sim.put("deployments", "dep-run1", "RUNNING")
+
+    planned = cli("plan", "delete", "deployments", "dep-run1", "-o", "json", "-q")
+    guarded = cli("delete", "deployments", "dep-run1", "-o", "json", "-q")
+    included = cli("delete", "deployments", "dep-run1", "--include-running", "-o", "json", "-q")
+
+    (plan_item,) = json.loads(planned.stdout)["items"]
+    (skipped,) = json.loads(guarded.stdout)["items"]
+    (deleted,) = json.loads(included.stdout)["items"]
+    assert (planned.returncode, guarded.returncode, included.returncode) == (0, 1, 0)
+    assert plan_item["path"] == "skip"
+    assert "--include-running" in plan_item["reason"]
+    assert skipped["outcome"] == "skipped"
+    assert "--include-running" in skipped["message"]
+    assert deleted["outcome"] == "deleted"
+    assert sim.state("deployments", "dep-run1").deleted
+
+
 def test_wait_until_deleted_items_are_gone(cli, sim):
     """--wait returns once the deleted items are no longer listed."""
     for n in range(3):

@@ -121,7 +121,9 @@ async def run_with(
 
     try:
         if args.dry_run:
-            plan = await client.plan(kind, ids, target=target, listener=listen)
+            plan = await client.plan(
+                kind, ids, target=target, listener=listen, include_running=args.include_running
+            )
             progress.close()
             return _print_plan(plan, args, group=group, latency=latency.mean, human=human)
         run_call = client.delete if target is Target.DELETED else client.stop
@@ -134,6 +136,7 @@ async def run_with(
                 interrupt=interrupt,
                 confirm=lambda plan: _confirm(plan, args, group=group),
                 journal=getattr(args, "journal", None),
+                include_running=args.include_running,
             )
         progress.close()
     except RunDeclinedError as error:
