@@ -973,6 +973,43 @@ def test_after_look_deletes_or_waits_or_times_out(still_stopping, waited, stoppe
         == action
     )
     assert state.status is (None if still_stopping is False else Status.STOPPING)
+    assert state.last_seen is Status.STOPPING
+
+
+def test_an_item_that_left_stopping_may_be_deleted_and_keeps_its_last_status():
+    """After the look, the delete is still allowed, and the report keeps STOPPING as last seen."""
+    state = item(stopped_by_us=True)
+    state.status = Status.STOPPING
+
+    action = after_look(ITEM, state, still_stopping=False, waited=3.0, stop_wait=600.0)
+
+    assert action == Send(DELETE)
+    assert still_allowed(DELETE_RUN, DELETE, state)
+    assert state.last_seen is Status.STOPPING
+    assert after_answer(DELETE_RUN, state, DELETE, ACCEPTED, unsure=False) == Settle(
+        Outcome.DELETED, None, ACCEPTED.message
+    )
+    assert state.last_seen is Status.STOPPING
+
+
+def test_an_item_read_as_gone_keeps_the_status_seen_before():
+    """A read that finds the item gone forgets its status but keeps it as the last one seen."""
+    state = item(unconfirmed=True, delete_unsure=True)
+    state.status = Status.COMPLETED
+
+    assert after_read(DELETE_RUN, state, DELETE, NO_ANSWER, None) == Settle(
+        Outcome.DELETED, None, GONE
+    )
+    assert state.status is None
+    assert state.last_seen is Status.COMPLETED
+
+
+def test_a_status_never_seen_is_none_and_takes_no_side_object():
+    """An item never seen has no last status, and asking for it makes no side object."""
+    state = item()
+
+    assert state.last_seen is None
+    assert state._rare is None
 
 
 def test_after_look_shows_a_fractional_stop_wait_compactly():

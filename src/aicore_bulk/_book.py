@@ -69,13 +69,14 @@ class ItemBook:
     def record(self, item_id: str) -> ItemRecord:
         """One item's fate and flags, for the journal."""
         state = self.items[item_id]
+        seen = state.last_seen
         return ItemRecord(
             id=item_id,
             outcome=state.outcome,
             code=state.code,
             message=state.message,
             attempts=state.attempts,
-            status=state.status.value if state.status is not None else None,
+            status=seen.value if seen is not None else None,
             unconfirmed=state.unconfirmed,
             delete_unsure=state.delete_unsure,
             stopped_by_us=state.stopped_by_us,
@@ -103,7 +104,7 @@ class ItemBook:
 def _result(item_id: str, state: ItemState) -> ItemResult:
     # Positional, and the status as the str it is (a StrEnum's .value is a slow property):
     # this runs once per item of every report.
-    status = state.status
+    status = state.last_seen
     return ItemResult(
         item_id,
         state.outcome or Outcome.UNKNOWN,

@@ -150,16 +150,35 @@ class ItemState:
         """When the item started waiting for STOPPING to pass (None: never)."""
         return self._rare.waiting_since if self._rare is not None else None
 
+    def forget_status(self) -> None:
+        """The status no longer holds (the item left STOPPING, or is gone).
+
+        ``status`` becomes None, which forbids no change (see :func:`still_allowed`); the
+        report still shows the status we saw last (:attr:`last_seen`).
+        """
+        if self.status is not None:
+            self.rare.last_status = self.status
+            self.status = None
+
+    @property
+    def last_seen(self) -> Status | None:
+        """The last status we saw, for the report (None: never seen)."""
+        if self.status is not None or self._rare is None:
+            return self.status
+        return self._rare.last_status
+
 
 class Rare:
     """Counters few items need (a plain class: made for every item that waits for a stop)."""
 
-    __slots__ = ("rereads", "throttles", "waiting_since")
+    __slots__ = ("last_status", "rereads", "throttles", "waiting_since")
 
     def __init__(self) -> None:
         self.rereads = 0
         self.throttles = 0
         self.waiting_since: float | None = None
+        #: The status seen before :meth:`ItemState.forget_status`, for the report.
+        self.last_status: Status | None = None
 
 
 # The actions.
@@ -329,7 +348,10 @@ def after_read(
         return None
     if isinstance(read, Unreadable):
         return _gave_up(state, answer.code, f"{answer.message}; {read.message}")
-    state.status = read
+    if read is None:
+        state.forget_status()
+    else:
+        state.status = read
     if state.unconfirmed and op.target is Target.STOPPED and read is Status.STOPPING:
         state.stopped_by_us = True  # our unconfirmed stop did happen
     route, reason = goal.decide(read)
@@ -380,7 +402,7 @@ def after_look(
     if state.outcome is not None:
         return None
     if still_stopping is False:
-        state.status = None  # no longer STOPPING: nothing we know forbids a delete
+        state.forget_status()  # no longer STOPPING: nothing we know forbids a delete
         return Send(Op(item_id, Target.DELETED))
     if waited >= stop_wait:
         done = "stopped, but " if state.stopped_by_us else ""

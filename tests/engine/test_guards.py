@@ -151,3 +151,25 @@ async def test_a_journal_records_include_running(client, aicore_simulator, tmp_p
 
     assert read_journal(path).include_running is True
     assert Route.SKIP.value not in read_journal(path).plan
+
+
+async def test_stopped_then_deleted_items_keep_their_last_status_in_the_report(
+    client, aicore_simulator, tmp_path
+):
+    """An item stopped, then deleted, reports the status it was last seen in, not null."""
+    aicore_simulator.put("executions", "exe-run1", "RUNNING")
+    aicore_simulator.put("executions", "exe-done", "COMPLETED")
+    path = tmp_path / "run.journal"
+
+    report = await client.delete("executions", ["exe-run1", "exe-done"], journal=path)
+
+    statuses = {item.id: (item.outcome, item.status) for item in report}
+    assert statuses == {
+        "exe-run1": (Outcome.DELETED, "STOPPING"),
+        "exe-done": (Outcome.DELETED, "COMPLETED"),
+    }
+    resumed = await client.resume(path)  # every item was final: taken from the journal as is
+    assert {item.id: item.status for item in resumed} == {
+        "exe-run1": "STOPPING",
+        "exe-done": "COMPLETED",
+    }
