@@ -51,8 +51,7 @@ def test_pack_makes_full_requests_of_distinct_ids(changes, size):
 def test_decide_never_deletes_what_must_be_stopped_or_waited_for(
     kind, target, status, include_running
 ):
-    """No item PENDING, RUNNING or STOPPING gets a delete as its first change, and a serving
-    deployment is stopped only with include_running."""
+    """Nothing PENDING, RUNNING or STOPPING is deleted first; serving deployments need the flag."""
     path, reason = decide(kind, target, status, include_running=include_running)
 
     serving = status in {Status.PENDING, Status.RUNNING}

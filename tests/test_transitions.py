@@ -53,9 +53,7 @@ CONFLICT = ItemAnswer("conflict", CODE_STATUS_CONFLICT, "Current status RUNNING 
 NOT_FOUND = ItemAnswer("not_found", "01010020", "Execution not found")
 REFUSED = ItemAnswer("refused", "01010099", "Not allowed")
 GONE = "gone after our unconfirmed delete"
-SERVING = (
-    "a {} deployment serves traffic: not stopped without include_running (--include-running)"
-)
+SERVING = "a {} deployment serves traffic: not stopped without include_running (--include-running)"
 
 #: The contract's table: which statuses each change is allowed from.
 CONTRACT_STOPPABLE = frozenset({Status.PENDING, Status.RUNNING})
@@ -917,8 +915,7 @@ def test_resumed_sets_the_journal_flags_and_attempts():
 @pytest.mark.parametrize("target", list(Target))
 @pytest.mark.parametrize("status", [None, *Status], ids=str)
 def test_still_allowed_matches_the_contract_table(kind, target, status, include_running):
-    """A change is allowed from the contract's statuses (and from no status), but a serving
-    deployment is stopped only with include_running."""
+    """The contract's statuses (or none) allow a change; a serving deployment's needs the flag."""
     allowed = CONTRACT_STOPPABLE if target is Target.STOPPED else CONTRACT_DELETABLE[kind]
     if kind == "deployments" and target is Target.STOPPED and not include_running:
         allowed = frozenset()

@@ -227,8 +227,7 @@ def test_exit_code_1_when_items_are_skipped(cli, sim):
 
 
 def test_a_running_deployment_is_stopped_only_with_include_running(cli, sim):
-    """Without --include-running a RUNNING deployment is planned and reported skipped (exit 1),
-    with the flag named; with it, the deployment is stopped and deleted (exit 0)."""
+    """A RUNNING deployment is skipped naming the flag (exit 1) unless --include-running."""
     sim.put("deployments", "dep-run1", "RUNNING")
 
     planned = cli("plan", "delete", "deployments", "dep-run1", "-o", "json", "-q")
