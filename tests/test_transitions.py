@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from aicore_bulk._models import (
     CODE_STATUS_CONFLICT,
+    Deleting,
     ItemAnswer,
     Op,
     Outcome,
@@ -16,11 +17,13 @@ from aicore_bulk._models import (
     Target,
 )
 from aicore_bulk._transitions import (
+    DELETING,
     IN_FLIGHT,
     MAX_ATTEMPTS,
     MAX_REREADS,
     MAX_THROTTLES,
     NO_ANSWER,
+    STALE,
     WAIT,
     Goal,
     ItemState,
@@ -54,6 +57,7 @@ NOT_FOUND = ItemAnswer("not_found", "01010020", "Execution not found")
 REFUSED = ItemAnswer("refused", "01010099", "Not allowed")
 GONE = "gone after our unconfirmed delete"
 SERVING = "a {} deployment serves traffic: not stopped without include_running (--include-running)"
+SCHEDULED = "its deletion is already scheduled (targetStatus DELETED)"
 
 #: The contract's table: which statuses each change is allowed from.
 CONTRACT_STOPPABLE = frozenset({Status.PENDING, Status.RUNNING})
@@ -111,17 +115,18 @@ targets = st.sampled_from(list(Target))
 goals = st.builds(Goal, kinds, targets, st.booleans())
 ops = st.builds(Op, st.just(ITEM), targets)
 statuses = st.none() | st.sampled_from(list(Status))
+scheduled = st.builds(Deleting, st.sampled_from(list(Status)))
 answer_kinds = st.sampled_from(["accepted", "not_found", "conflict", "refused"])
 answers = st.builds(
     ItemAnswer, answer_kinds, st.none() | st.sampled_from(["01010076", "01010020", "x"]), st.text()
 )
-reads = statuses | st.builds(Unreadable, st.text())
+reads = statuses | scheduled | st.builds(Unreadable, st.text())
 
 
 @st.composite
 def states(draw, *, settled):
     state = ItemState()
-    state.flags = draw(st.integers(0, 15))
+    state.flags = draw(st.integers(0, 31))
     state.attempts = draw(st.integers(0, MAX_ATTEMPTS + 1))
     state.status = draw(statuses)
     if draw(st.booleans()):
@@ -708,6 +713,56 @@ def test_after_failure_leaves_a_settled_item_alone_but_clears_in_flight(maybe_ap
             False,
             id="deployment-stopping-needs-no-include-running-to-wait",
         ),
+        pytest.param(
+            DELETE_RUN,
+            DELETE,
+            {},
+            CONFLICT,
+            Deleting(Status.STOPPED),
+            Settle(Outcome.ALREADY_DELETING, None, SCHEDULED),
+            False,
+            id="deletion-scheduled-by-others-is-already-deleting",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            DELETE,
+            {"unconfirmed": True, "delete_unsure": True},
+            NO_ANSWER,
+            Deleting(Status.COMPLETED),
+            Settle(Outcome.DELETED, None, "deletion scheduled after our unconfirmed delete"),
+            False,
+            id="deletion-scheduled-after-our-unconfirmed-delete-is-deleted",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            STOP,
+            {"unconfirmed": True},
+            NO_ANSWER,
+            Deleting(Status.DEAD),
+            Settle(Outcome.ALREADY_DELETING, None, SCHEDULED),
+            False,
+            id="deletion-scheduled-after-our-unconfirmed-stop-is-already-deleting",
+        ),
+        pytest.param(
+            STOP_RUN,
+            STOP,
+            {},
+            CONFLICT,
+            Deleting(Status.UNKNOWN),
+            Settle(Outcome.ALREADY_DELETING, None, SCHEDULED),
+            False,
+            id="deletion-scheduled-in-stop-run-is-already-deleting",
+        ),
+        pytest.param(
+            SERVING_DELETE_RUN,
+            DELETE,
+            {},
+            CONFLICT,
+            Deleting(Status.RUNNING),
+            Settle(Outcome.ALREADY_DELETING, None, SCHEDULED),
+            False,
+            id="deletion-scheduled-whatever-the-status-is-never-stopped",
+        ),
     ],
 )
 def test_after_read_follows_the_fresh_status(goal, op, before, answer, read, action, stopped_by_us):
@@ -738,6 +793,29 @@ def test_after_read_records_the_status_and_route(read, route):
     assert state.route is route
 
 
+def test_a_scheduled_deletion_stays_known_after_a_read_without_target_status():
+    """Once a read showed the deletion scheduled, a later status-only read does not forget it."""
+    state = item()
+
+    after_read(DELETE_RUN, state, DELETE, CONFLICT, Deleting(Status.STOPPED))
+    state.outcome = None  # as if it had not settled: only what it knows matters here
+    action = after_read(DELETE_RUN, state, DELETE, STALE, Status.STOPPED)
+
+    assert state.deleting
+    assert state.flags & DELETING
+    assert action == Settle(Outcome.ALREADY_DELETING, None, SCHEDULED)
+
+
+def test_an_item_whose_deletion_is_scheduled_may_not_be_changed():
+    """No change is allowed for an item known to be being deleted, whatever its status."""
+    state = item()
+    state.take(Deleting(Status.STOPPED))
+
+    assert state.status is Status.STOPPED
+    assert not still_allowed(DELETE_RUN, DELETE, state)
+    assert not still_allowed(SERVING_STOP_RUN, STOP, state)
+
+
 def test_an_unreadable_item_keeps_its_last_known_status():
     """A failed read leaves the item's last known status as it was."""
     state = item()
@@ -748,7 +826,7 @@ def test_an_unreadable_item_keeps_its_last_known_status():
     assert state.status is Status.RUNNING
 
 
-@given(goals, ops, st.integers(0, 15), answers, reads)
+@given(goals, ops, st.integers(0, 31), answers, reads)
 def test_after_read_leaves_a_settled_item_alone(goal, op, flags, answer, read):
     """An item that already has an outcome gets no action from a read, and keeps its state."""
     state = item(outcome=Outcome.UNKNOWN)
@@ -1173,7 +1251,7 @@ def test_an_item_is_read_again_at_most_max_rereads_times(goal, op, surprises, un
     assert all(isinstance(action, Settle) for action in actions[MAX_REREADS:])
 
 
-@given(goals, st.integers(0, 15), ops, answers, statuses)
+@given(goals, st.integers(0, 31), ops, answers, reads)
 def test_a_change_sent_after_a_read_is_allowed_for_the_fresh_status(goal, flags, op, answer, read):
     """Any change after_read queues is one the fresh status allows, for the same item."""
     state = item()
@@ -1185,3 +1263,16 @@ def test_a_change_sent_after_a_read_is_allowed_for_the_fresh_status(goal, flags,
         assert action.op.id == op.id
         assert still_allowed(goal, action.op, state)
         assert read is not None
+
+
+@given(goals, st.integers(0, 31), ops, answers, scheduled)
+def test_an_item_being_deleted_is_never_sent_anything(goal, flags, op, answer, read):
+    """A read that shows a deletion scheduled settles the item: nothing is sent or waited for."""
+    state = item()
+    state.flags = flags
+
+    action = after_read(goal, state, op, answer, read)
+
+    assert isinstance(action, Settle)
+    assert action.outcome in {Outcome.ALREADY_DELETING, Outcome.DELETED, Outcome.STOPPED}
+    assert (action.outcome is Outcome.DELETED) is state.delete_unsure

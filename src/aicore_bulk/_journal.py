@@ -49,6 +49,7 @@ FINAL: Final = frozenset(
         Outcome.DELETED,
         Outcome.STOPPED,
         Outcome.ALREADY_ABSENT,
+        Outcome.ALREADY_DELETING,
         Outcome.UNCHANGED,
         Outcome.SKIPPED,
     }

@@ -47,7 +47,7 @@ class Plan:
 
     Attributes:
         paths: Items per route (``delete``, ``stop_then_delete``, ``wait_then_delete``,
-            ``stop``, ``unchanged``, ``absent``, ``skip``).
+            ``stop``, ``unchanged``, ``absent``, ``skip``, ``deleting``).
         requests: The fewest mutating requests the run needs with no faults.
         reads: Requests this dry run spent reading.
 

@@ -36,7 +36,7 @@ from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
 from aicore_bulk._events import Event, Listener, PhaseDone, PlanReady
 from aicore_bulk._intake import Ids, intake_states
 from aicore_bulk._journal import Journal, RunRecord
-from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Status, Target
+from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Seen, Target
 from aicore_bulk._queue import ChangeQueue
 from aicore_bulk._rate import Pacer
 from aicore_bulk._reads import StatusReader
@@ -90,7 +90,7 @@ class Connection:
         """The AI API of this client's resource group, spoken through ``caller``."""
         return Api(caller, self.base_url, self.resource_group)
 
-    async def selected(self, kind: Kind, selection: Selection) -> AsyncIterator[tuple[str, Status]]:
+    async def selected(self, kind: Kind, selection: Selection) -> AsyncIterator[tuple[str, Seen]]:
         """The items a selection takes, with the status each was listed with."""
         caller = self.caller(listener=None, items=0)
         await self.auth.token(self.transport)

@@ -26,11 +26,13 @@ from aicore_bulk._models import (
     KINDS,
     SETTLED_ROUTES,
     STOPPABLE,
+    Deleting,
     ItemAnswer,
     Kind,
     Op,
     Outcome,
     Route,
+    Seen,
     Status,
     Target,
     deletable,
@@ -52,16 +54,18 @@ SETTLED_OUTCOME: Final = {
     Route.UNCHANGED: Outcome.UNCHANGED,
     Route.ABSENT: Outcome.ALREADY_ABSENT,
     Route.SKIP: Outcome.SKIPPED,
+    Route.DELETING: Outcome.ALREADY_DELETING,
 }
 _GONE_AFTER_OUR_DELETE: Final = "gone after our unconfirmed delete"
+_SCHEDULED_AFTER_OUR_DELETE: Final = "deletion scheduled after our unconfirmed delete"
 
-UNCONFIRMED, DELETE_UNSURE, STOPPED_BY_US, IN_FLIGHT = 1, 2, 4, 8
+UNCONFIRMED, DELETE_UNSURE, STOPPED_BY_US, IN_FLIGHT, DELETING = 1, 2, 4, 8, 16
 
 
 class ItemState:
     """Everything a run knows about one item.
 
-    A million of these live at once, so they are kept small: four flags share one int, and
+    A million of these live at once, so they are kept small: five flags share one int, and
     what few items need (re-reads, 429s, a stop wait) lives in a side object made on demand.
     """
 
@@ -137,6 +141,23 @@ class ItemState:
     @in_flight.setter
     def in_flight(self, value: bool) -> None:
         self._set(IN_FLIGHT, value)
+
+    @property
+    def deleting(self) -> bool:
+        """A read showed its deletion already scheduled (``targetStatus: DELETED``)."""
+        return self._flag(DELETING)
+
+    def take(self, seen: Seen) -> None:
+        """A read's news: the status, and whether its deletion is already scheduled.
+
+        A scheduled deletion is not undone, so the flag stays once a read has shown it (a
+        later read that does not carry ``targetStatus`` says nothing about it).
+        """
+        if isinstance(seen, Deleting):
+            self.status = seen.status
+            self.flags |= DELETING
+        else:
+            self.status = seen
 
     @property
     def rare(self) -> Rare:
@@ -227,16 +248,25 @@ class Goal(NamedTuple):
     #: PENDING and RUNNING deployments may be stopped (they serve traffic: only when asked).
     include_running: bool = False
 
-    def decide(self, status: Status | None) -> tuple[Route, str | None]:
+    def decide(self, status: Status | None, *, deleting: bool = False) -> tuple[Route, str | None]:
         """The route this run gives an item in ``status``, and why when nothing is sent."""
-        return decide(self.kind, self.target, status, include_running=self.include_running)
+        return decide(
+            self.kind,
+            self.target,
+            status,
+            include_running=self.include_running,
+            deleting=deleting,
+        )
 
 
 def still_allowed(goal: Goal, op: Op, state: ItemState) -> bool:
     """Whether what we last saw of the item allows this change in this run.
 
-    A status of None (not seen, or no longer STOPPING) gives us no reason not to.
+    A status of None (not seen, or no longer STOPPING) gives us no reason not to; a deletion
+    already scheduled forbids every change.
     """
+    if state.flags & DELETING:
+        return False
     return state.status in _ALLOWED[goal.kind, goal.include_running][op.target]
 
 
@@ -338,7 +368,7 @@ def _recheck(state: ItemState, op: Op, answer: ItemAnswer) -> Recheck | Settle:
 
 
 def after_read(
-    goal: Goal, state: ItemState, op: Op, answer: ItemAnswer, read: Status | Unreadable | None
+    goal: Goal, state: ItemState, op: Op, answer: ItemAnswer, read: Seen | Unreadable | None
 ) -> Action:
     """A fresh status for an item whose change surprised us (or went stale in the queue).
 
@@ -351,10 +381,11 @@ def after_read(
     if read is None:
         state.forget_status()
     else:
-        state.status = read
-    if state.unconfirmed and op.target is Target.STOPPED and read is Status.STOPPING:
+        state.take(read)
+    status = state.status
+    if state.unconfirmed and op.target is Target.STOPPED and status is Status.STOPPING:
         state.stopped_by_us = True  # our unconfirmed stop did happen
-    route, reason = goal.decide(read)
+    route, reason = goal.decide(status, deleting=state.deleting)
     minded = mind_own_changes(goal, state, route)
     if isinstance(minded, Settle):
         return minded
@@ -374,6 +405,9 @@ def mind_own_changes(goal: Goal, state: ItemState, route: Route) -> Route | Sett
     status = state.status
     if status is None and state.delete_unsure:
         return Settle(Outcome.DELETED, None, _GONE_AFTER_OUR_DELETE)
+    if route is Route.DELETING and state.delete_unsure:
+        # Our own delete may be what scheduled it: as with "not found" after it.
+        return Settle(Outcome.DELETED, None, _SCHEDULED_AFTER_OUR_DELETE)
     if state.unconfirmed and not state.delete_unsure and status is Status.STOPPING:
         # After a resume: an unconfirmed change that was no delete was a stop (a delete
         # sets delete_unsure), and the item is STOPPING: our stop did happen.

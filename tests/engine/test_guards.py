@@ -1,4 +1,8 @@
-"""What an operator relies on: serving deployments are stopped only when asked."""
+"""What an operator relies on: serving deployments, deletions already scheduled, last statuses.
+
+Serving deployments are stopped only when asked, items whose deletion is already scheduled are
+left alone, and the report keeps the status each item was last seen in.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import pytest
 from aicore_bulk import Outcome, PlanReady, Route, Selection, Status, read_journal
 from aicore_bulk._journal import Journal, RunRecord
 from aicore_bulk._models import Target
+from aicore_bulk.testing import Faults, SimulatorConfig
 
 SERVING = "deployment serves traffic: not stopped without include_running (--include-running)"
 
@@ -173,3 +178,85 @@ async def test_stopped_then_deleted_items_keep_their_last_status_in_the_report(
         "exe-run1": "STOPPING",
         "exe-done": "COMPLETED",
     }
+
+
+def schedule_deletion(simulator, kind, item_id):
+    """Delete an item behind the run's back: it lingers, listed with targetStatus DELETED."""
+    assert simulator.store.change(kind, "default", item_id, "delete").refusal is None
+
+
+@pytest.mark.parametrize("reads", ["listed", "one-by-one"])
+async def test_items_whose_deletion_is_scheduled_are_left_alone(
+    make_client, aicore_simulator, reads
+):
+    """Items already being deleted are planned and reported apart, and sent nothing."""
+    ids = aicore_simulator.seed("executions", 5, statuses={"COMPLETED": 1})
+    if reads == "one-by-one":  # a big tenant: single reads are cheaper than listing it
+        aicore_simulator.seed("executions", 6_000, statuses={"DEAD": 1})
+    for item_id in ids[:2]:
+        schedule_deletion(aicore_simulator, "executions", item_id)
+
+    async with make_client(run_options={"page_size": 1_000}) as client:
+        plan = await client.plan("executions", ids)
+        report = await client.delete("executions", ids)
+
+    stats = aicore_simulator.statistics()
+    assert dict(plan.paths) == {"deleting": 2, "delete": 3}
+    assert [item.path for item in plan.items[:2]] == [Route.DELETING] * 2
+    assert report.ok
+    assert [item.outcome for item in report] == [Outcome.ALREADY_DELETING] * 2 + [
+        Outcome.DELETED
+    ] * 3
+    assert report.items[0].message == "its deletion is already scheduled (targetStatus DELETED)"
+    assert report.items[0].status == "COMPLETED"
+    assert all(
+        aicore_simulator.changes_received("executions", i) == {"stop": 0, "delete": 0}
+        for i in ids[:2]
+    )
+    assert stats.requests.get("list", 0) == (0 if reads == "one-by-one" else 2)
+    assert report.summary.to_json()["outcomes"]["already_deleting"] == 2
+
+
+async def test_a_selection_tells_items_whose_deletion_is_scheduled(client, aicore_simulator):
+    """A selection lists whole resources, so its items already being deleted are left alone."""
+    ids = aicore_simulator.seed("executions", 4, statuses={"DEAD": 1})
+    schedule_deletion(aicore_simulator, "executions", ids[0])
+
+    report = await client.delete(
+        "executions", client.select("executions", Selection(statuses=(Status.DEAD,)))
+    )
+
+    assert {item.id: item.outcome for item in report} == {
+        ids[0]: Outcome.ALREADY_DELETING,
+        **dict.fromkeys(ids[1:], Outcome.DELETED),
+    }
+    assert aicore_simulator.changes_received("executions", ids[0]) == {"stop": 0, "delete": 0}
+
+
+async def test_a_stop_run_reports_items_being_deleted_as_already_deleting(client, aicore_simulator):
+    """In a stop run an item whose deletion is scheduled needs nothing: already_deleting, ok."""
+    aicore_simulator.put("executions", "exe-unkn", "UNKNOWN")
+    schedule_deletion(aicore_simulator, "executions", "exe-unkn")
+
+    report = await client.stop("executions", ["exe-unkn"])
+
+    assert [item.outcome for item in report] == [Outcome.ALREADY_DELETING]
+    assert report.ok
+
+
+@pytest.mark.parametrize(
+    "aicore_simulator_config",
+    [SimulatorConfig(faults=Faults(truncated_bodies=1.0))],
+    ids=["cut-off-answers"],
+)
+async def test_a_delete_whose_answer_was_lost_is_not_sent_again(client, aicore_simulator):
+    """After an unanswered delete, a read that shows the deletion scheduled settles it deleted."""
+    ids = aicore_simulator.seed("executions", 20, statuses={"COMPLETED": 1})
+
+    report = await client.delete("executions", ids)
+
+    assert {item.outcome for item in report} == {Outcome.DELETED}
+    assert {item.message for item in report} == {"deletion scheduled after our unconfirmed delete"}
+    assert all(
+        aicore_simulator.changes_received("executions", i) == {"stop": 0, "delete": 1} for i in ids
+    )

@@ -15,6 +15,7 @@ _PATH_LABELS: Final = {
     "unchanged": "unchanged (already there)",
     "absent": "not found",
     "skip": "skip (the rules forbid it)",
+    "deleting": "already being deleted (left alone)",
 }
 _FAILURES_SHOWN: Final = 10
 

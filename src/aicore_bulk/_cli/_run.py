@@ -264,9 +264,11 @@ async def _confirm(plan: Plan, args: argparse.Namespace, *, group: str) -> bool:
     )
     if not asks:
         return True
+    deleting = plan.paths.get("deleting", 0)
     question = (
         f"\nDelete {changing:,} {plan.kind} in resource group {group}? "
-        "This cannot be undone. [y/N] "
+        + (f"({deleting:,} already being deleted are left alone.) " if deleting else "")
+        + "This cannot be undone. [y/N] "
     )
     answer = await anyio.to_thread.run_sync(_ask, question)
     return answer.strip().lower() in {"y", "yes"}
