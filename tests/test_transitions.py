@@ -36,6 +36,7 @@ from aicore_bulk._transitions import (
     after_look,
     after_read,
     at_end,
+    at_final_read,
     mind_own_changes,
     still_allowed,
 )
@@ -1146,6 +1147,162 @@ def test_at_end_leaves_a_settled_item_alone():
 
     assert at_end(state, "interrupted") is None
     assert snapshot(state) == before
+
+
+# at_final_read
+
+
+def in_doubt(**flags):
+    """An item settled unknown, as the run leaves it before its final read."""
+    state = item(**flags)
+    state.status = Status.DEAD
+    state.outcome, state.code, state.message = Outcome.UNKNOWN, None, "in doubt"
+    return state
+
+
+@pytest.mark.parametrize(
+    ("goal", "flags", "read", "expected", "stopped_by_us"),
+    [
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True, "delete_unsure": True},
+            None,
+            Settle(Outcome.DELETED, None, GONE),
+            False,
+            id="delete-then-gone-is-deleted",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True, "delete_unsure": True},
+            Deleting(Status.DEAD),
+            Settle(Outcome.DELETED, None, "deletion scheduled after our unconfirmed delete"),
+            False,
+            id="delete-then-scheduled-is-deleted",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True, "delete_unsure": True},
+            Status.DEAD,
+            Settle(Outcome.FAILED, None, "not deleted: still DEAD at the final read (in doubt)"),
+            False,
+            id="delete-then-still-there-failed",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True},
+            Status.STOPPING,
+            Settle(
+                Outcome.FAILED,
+                None,
+                "stopped, not deleted: still STOPPING at the final read (in doubt)",
+            ),
+            True,
+            id="stop-in-delete-run-then-stopping-is-our-stop-not-deleted",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True},
+            Status.STOPPED,
+            Settle(
+                Outcome.FAILED,
+                None,
+                "stopped, not deleted: still STOPPED at the final read (in doubt)",
+            ),
+            True,
+            id="stop-in-delete-run-then-stopped-is-our-stop-not-deleted",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True},
+            None,
+            Settle(Outcome.ALREADY_ABSENT, None, "not found"),
+            False,
+            id="stop-then-gone-is-already-absent",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True},
+            Deleting(Status.STOPPED),
+            Settle(Outcome.ALREADY_DELETING, None, SCHEDULED),
+            True,
+            id="stop-then-deleted-by-others-is-already-deleting",
+        ),
+        pytest.param(
+            STOP_RUN,
+            {"unconfirmed": True},
+            Status.STOPPING,
+            Settle(Outcome.STOPPED, None, "stopped; now STOPPING"),
+            True,
+            id="stop-then-stopping-is-stopped",
+        ),
+        pytest.param(
+            STOP_RUN,
+            {"unconfirmed": True},
+            Status.STOPPED,
+            Settle(Outcome.STOPPED, None, "stopped; now STOPPED"),
+            True,
+            id="stop-then-stopped-is-stopped",
+        ),
+        pytest.param(
+            STOP_RUN,
+            {"unconfirmed": True},
+            Status.RUNNING,
+            Settle(Outcome.FAILED, None, "not stopped: still RUNNING at the final read (in doubt)"),
+            False,
+            id="stop-then-still-running-failed",
+        ),
+        pytest.param(
+            STOP_RUN,
+            {"unconfirmed": True},
+            Status.DEAD,
+            Settle(Outcome.UNCHANGED, None, "already DEAD"),
+            False,
+            id="stop-then-dead-is-unchanged",
+        ),
+        pytest.param(
+            STOP_RUN,
+            {"unconfirmed": True},
+            Status.UNKNOWN,
+            Settle(Outcome.SKIPPED, None, "status UNKNOWN cannot be stopped (it can be deleted)"),
+            False,
+            id="stop-then-unknown-status-is-skipped",
+        ),
+        pytest.param(
+            DEPLOYMENT_DELETE_RUN,
+            {"unconfirmed": True, "delete_unsure": True},
+            Status.RUNNING,
+            Settle(Outcome.SKIPPED, None, SERVING.format("RUNNING")),
+            False,
+            id="deployment-running-again-is-skipped",
+        ),
+    ],
+)
+def test_at_final_read_settles_by_what_the_read_shows(goal, flags, read, expected, stopped_by_us):
+    """The final read settles an item in doubt by its status, minding our own unseen changes."""
+    state = in_doubt(**flags)
+
+    assert at_final_read(goal, state, read) == expected
+    assert state.stopped_by_us is stopped_by_us
+
+
+def test_at_final_read_keeps_the_code_of_a_refusal_it_confirms():
+    """An item still needing its change keeps the service's code from the refusal that left it."""
+    state = in_doubt(unconfirmed=True, delete_unsure=True)
+    state.code = CODE_STATUS_CONFLICT
+
+    settle = at_final_read(DELETE_RUN, state, Status.STOPPED)
+
+    assert settle.outcome is Outcome.FAILED
+    assert settle.code == CODE_STATUS_CONFLICT
+
+
+@given(goals, st.integers(0, 31), statuses | scheduled)
+def test_the_final_read_never_leaves_an_item_unknown(goal, flags, read):
+    """Whatever the final read shows, the item gets an outcome other than unknown."""
+    state = in_doubt()
+    state.flags = flags
+
+    assert at_final_read(goal, state, read).outcome is not Outcome.UNKNOWN
 
 
 # Properties.

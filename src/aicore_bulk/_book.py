@@ -3,6 +3,11 @@
 An outcome is written once (the first one stands), then told to the listener and marked for
 the journal; the journal is written in one transaction per batch of changes
 (:meth:`ItemBook.write_journal`), not per item.
+
+The one exception is ``unknown``: while the run holds its doubts (:meth:`ItemBook.hold_doubts`),
+an item settled ``unknown`` is told to the listener only at :meth:`ItemBook.release_doubts`,
+because the run's final read may still settle it (:meth:`ItemBook.reconsider`). Each item is
+told once, with its last outcome.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class ItemBook:
     journal: Journal | None = None
     #: Items whose outcome or flags changed since the journal was last written.
     _unwritten: dict[str, None] = attrs.field(factory=dict, init=False)
+    #: Items settled ``unknown`` and not yet told (None: not holding them).
+    _doubts: dict[str, None] | None = attrs.field(default=None, init=False)
 
     def settle(self, item_id: str, outcome: Outcome, code: str | None, message: str | None) -> None:
         """Give the item its final outcome, unless it has one already."""
@@ -38,8 +45,34 @@ class ItemBook:
         state.outcome, state.code, state.message = outcome, code, message
         if self.journal is not None:
             self._unwritten[item_id] = None
-        if self.listener is not None:
+        if outcome is Outcome.UNKNOWN and self._doubts is not None:
+            self._doubts[item_id] = None  # told at release_doubts, after the final read
+        elif self.listener is not None:
             self.listener(ItemSettled(self.result(item_id)))
+
+    def hold_doubts(self) -> None:
+        """From now on, tell items settled ``unknown`` only at :meth:`release_doubts`."""
+        self._doubts = {}
+
+    def doubts(self) -> list[str]:
+        """The items settled ``unknown`` so far, and not yet told."""
+        return list(self._doubts or ())
+
+    def reconsider(
+        self, item_id: str, outcome: Outcome, code: str | None, message: str | None
+    ) -> None:
+        """The final read settled an item that was ``unknown``: this outcome replaces it."""
+        state = self.items[item_id]
+        state.outcome, state.code, state.message = outcome, code, message
+        if self.journal is not None:
+            self._unwritten[item_id] = None
+
+    def release_doubts(self) -> None:
+        """Tell the listener about every item held in doubt, with its last outcome."""
+        doubts, self._doubts = self._doubts, None
+        if doubts and self.listener is not None:
+            for item_id in doubts:
+                self.listener(ItemSettled(self.result(item_id)))
 
     def touch(self, item_ids: list[str]) -> None:
         """These items' flags or status changed: write them with the next journal write."""

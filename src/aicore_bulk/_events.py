@@ -20,7 +20,7 @@ class PlanReady:
 
     Attributes:
         paths: Items per path: ``delete``, ``stop``, ``stop_then_delete``, ``wait_then_delete``,
-            ``unchanged``, ``absent``, ``skip``.
+            ``unchanged``, ``absent``, ``skip``, ``deleting``.
         total: Distinct items.
         requests: The fewest mutating requests the plan needs with no faults.
 

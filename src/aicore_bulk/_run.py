@@ -10,7 +10,8 @@
 * **route**: every item's route; those that need nothing are settled now;
 * **confirm**: the caller may decline the :class:`~aicore_bulk.Plan`: nothing is changed;
 * **journal**: written before the first change, so a kill from then on can be resumed;
-* **dispatch**: the changes, under the deadline and the interruption;
+* **dispatch**: the changes, under the deadline and the interruption, then one final read of
+  the items still in doubt (``unknown``), which settles each by what it shows;
 * **report**: every item exactly once.
 
 :func:`execute`, :func:`dry_run` and :func:`resume` are the three ways through it.
@@ -29,7 +30,7 @@ import attrs
 from aicore_bulk._api import Api
 from aicore_bulk._auth import Auth
 from aicore_bulk._book import ItemBook
-from aicore_bulk._caller import Caller
+from aicore_bulk._caller import Caller, Failure
 from aicore_bulk._clock import Clock
 from aicore_bulk._dispatcher import Dispatcher
 from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
@@ -39,13 +40,13 @@ from aicore_bulk._journal import Journal, RunRecord
 from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Seen, Target
 from aicore_bulk._queue import ChangeQueue
 from aicore_bulk._rate import Pacer
-from aicore_bulk._reads import StatusReader
+from aicore_bulk._reads import Read, StatusReader
 from aicore_bulk._report import ItemResult, Plan, PlannedItem, Report
 from aicore_bulk._retry import RetryBudget, RetryPolicy
 from aicore_bulk._routing import Routed, route_items
 from aicore_bulk._selection import Selection, select_statuses
 from aicore_bulk._stop_wait import StopWait
-from aicore_bulk._transitions import Goal, ItemState
+from aicore_bulk._transitions import Goal, ItemState, at_final_read
 from aicore_bulk._transport import Transport
 
 JournalPath = str | os.PathLike[str]
@@ -327,7 +328,20 @@ class Run:
     async def dispatch(
         self, routed: Routed, *, deadline: float | None, interrupt: anyio.Event | None
     ) -> bool:
-        """Send the changes under the deadline and the interrupt; True when interrupted."""
+        """Send the changes under the deadline and the interrupt; True when interrupted.
+
+        Then, unless interrupted, one final read of the items left ``unknown``, within the
+        deadline (see :meth:`read_doubts`).
+        """
+        self.book.hold_doubts()
+        try:
+            return await self._dispatch(routed, deadline=deadline, interrupt=interrupt)
+        finally:
+            self.book.release_doubts()
+
+    async def _dispatch(
+        self, routed: Routed, *, deadline: float | None, interrupt: anyio.Event | None
+    ) -> bool:
         clock, dispatcher = self.connection.clock, self.dispatcher
         try:
             with anyio.CancelScope() as scope:
@@ -337,6 +351,8 @@ class Run:
                     if interrupt is not None:
                         side.start_soon(self._interrupt_when, interrupt, scope)
                     await dispatcher.dispatch(routed)
+                    if interrupt is None or not interrupt.is_set():
+                        await self.read_doubts()
                     side.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             # The run as a whole broke after changes began (say, the token endpoint stopped
@@ -357,6 +373,28 @@ class Run:
         if scope.cancelled_caught:
             self.book.finish(f"the run's deadline of {deadline:g} s passed first")
         return False
+
+    async def read_doubts(self) -> None:
+        """Read the items left ``unknown`` once more, the cheapest way, and settle each by it.
+
+        One round (a list of the group, or a GET per item, whichever costs fewer requests),
+        retried as any read within what is left of the run's retry budget: a run against a
+        dead server still ends promptly. An item whose read fails stays ``unknown``: the
+        service cannot be reached.
+        """
+        doubts = self.book.doubts()
+        if not doubts:
+            return
+        try:
+            reads: dict[str, Read] = await self.reader.read(doubts)
+        except BulkError:
+            return  # nothing could be read: every one of them stays unknown
+        items = self.book.items
+        for item_id in doubts:
+            read = reads[item_id]
+            if not isinstance(read, Failure):
+                self.book.reconsider(item_id, *at_final_read(self.goal, items[item_id], read))
+        self.book.write_journal()
 
     async def _interrupt_when(self, interrupt: anyio.Event, scope: anyio.CancelScope) -> None:
         """On interruption: send nothing new, give requests in flight a grace period, stop."""

@@ -9,6 +9,8 @@ a fresh read, a look at the STOPPING items, the end of the run) and returns an *
 * :data:`WAIT`: wait for it to leave STOPPING;
 * ``None``: nothing to do (already settled, or still waiting).
 
+:func:`at_final_read` is the last word on an item still in doubt when the run is over.
+
 No I/O and no clock: time comes in as numbers. The only thing a function changes is the
 item's own state (its flags and counters), so every rule is a table test away.
 
@@ -444,6 +446,42 @@ def after_look(
             Outcome.FAILED, None, f"{done}still STOPPING after {stop_wait:g} s; not deleted"
         )
     return None
+
+
+def at_final_read(goal: Goal, state: ItemState, read: Seen | None) -> Settle:
+    """What one fresh read at the end says of an item left ``unknown`` (``read`` None: gone).
+
+    Nothing is sent any more: the item is settled by what it shows, minding our own changes
+    that may have acted unseen. After an unconfirmed delete, "gone" or a deletion scheduled
+    means ``deleted``; after an unconfirmed stop, STOPPING or STOPPED means ``stopped``. An
+    item that still needs the change this run could not confirm is ``failed``: it is there,
+    unchanged, and a new run (or a resume) can finish it.
+    """
+    if read is None:
+        state.forget_status()
+    else:
+        state.take(read)
+    status = state.status
+    if state.unconfirmed and not state.delete_unsure and status in _STOPPED_OR_STOPPING:
+        # The unconfirmed change was a stop (a delete sets delete_unsure), and it did happen.
+        state.stopped_by_us = True
+    route, reason = goal.decide(status, deleting=state.deleting)
+    minded = mind_own_changes(goal, state, route)
+    if isinstance(minded, Settle):
+        return minded
+    if minded in SETTLED_ROUTES:
+        return Settle(SETTLED_OUTCOME[minded], None, reason)
+    if goal.target is Target.DELETED:
+        done = "stopped, not deleted" if state.stopped_by_us else "not deleted"
+    else:
+        done = "not stopped"
+    shown = status.value if status is not None else "not found"
+    return Settle(
+        Outcome.FAILED, state.code, f"{done}: still {shown} at the final read ({state.message})"
+    )
+
+
+_STOPPED_OR_STOPPING: Final = frozenset({Status.STOPPING, Status.STOPPED})
 
 
 def at_end(state: ItemState, reason: str) -> Settle | None:
