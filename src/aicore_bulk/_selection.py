@@ -92,7 +92,7 @@ async def select_statuses(
             full=True,
         ):
             for entry in page:
-                seen = seen_in(entry)  # None never: the list left out entries without one
+                seen = seen_in(entry)  # not None: the list left out entries without a status
                 if seen is not None and (cutoff is None or _older(entry.get(field), cutoff)):
                     yield entry["id"], seen
 

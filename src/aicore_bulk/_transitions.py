@@ -100,7 +100,7 @@ class ItemState:
     EARLIER_CHANGES: ClassVar[int] = UNCONFIRMED | STOPPED_BY_US
 
     def __repr__(self) -> str:
-        return f"<ItemState {self.status} {self.route} {self.outcome} flags={self.flags:04b}>"
+        return f"<ItemState {self.status} {self.route} {self.outcome} flags={self.flags:05b}>"
 
     def _flag(self, bit: int) -> bool:
         return bool(self.flags & bit)
