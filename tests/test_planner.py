@@ -47,16 +47,23 @@ def test_pack_makes_full_requests_of_distinct_ids(changes, size):
     assert targets_in_order == sorted(targets_in_order, key=lambda t: t is not Target.STOPPED)
 
 
-@given(kinds, targets, statuses)
-def test_decide_never_deletes_what_must_be_stopped_or_waited_for(kind, target, status):
-    """No item PENDING, RUNNING or STOPPING gets a delete as its first change."""
-    path, _ = decide(kind, target, status)
+@given(kinds, targets, statuses, st.booleans())
+def test_decide_never_deletes_what_must_be_stopped_or_waited_for(
+    kind, target, status, include_running
+):
+    """Nothing PENDING, RUNNING or STOPPING is deleted first; serving deployments need the flag."""
+    path, reason = decide(kind, target, status, include_running=include_running)
 
+    serving = status in {Status.PENDING, Status.RUNNING}
+    guarded = serving and kind == "deployments" and not include_running
     if status in {Status.PENDING, Status.RUNNING, Status.STOPPING}:
         assert path is not Route.DELETE
     if target is Target.STOPPED:
         assert path in {Route.STOP, Route.UNCHANGED, Route.SKIP, Route.ABSENT}
-        assert (path is Route.STOP) == (status in {Status.PENDING, Status.RUNNING})
+        assert (path is Route.STOP) == (serving and not guarded)
+    if guarded:
+        assert path is Route.SKIP
+        assert "include_running (--include-running)" in reason
     if status is None:
         assert path is Route.ABSENT
 

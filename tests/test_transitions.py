@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from aicore_bulk._models import (
     CODE_STATUS_CONFLICT,
+    Deleting,
     ItemAnswer,
     Op,
     Outcome,
@@ -15,13 +16,14 @@ from aicore_bulk._models import (
     Status,
     Target,
 )
-from aicore_bulk._planner import decide
 from aicore_bulk._transitions import (
+    DELETING,
     IN_FLIGHT,
     MAX_ATTEMPTS,
     MAX_REREADS,
     MAX_THROTTLES,
     NO_ANSWER,
+    STALE,
     WAIT,
     Goal,
     ItemState,
@@ -34,6 +36,7 @@ from aicore_bulk._transitions import (
     after_look,
     after_read,
     at_end,
+    at_final_read,
     mind_own_changes,
     still_allowed,
 )
@@ -45,12 +48,17 @@ DELETE = Op(ITEM, Target.DELETED)
 DELETE_RUN = Goal("executions", Target.DELETED)
 STOP_RUN = Goal("executions", Target.STOPPED)
 DEPLOYMENT_DELETE_RUN = Goal("deployments", Target.DELETED)
+DEPLOYMENT_STOP_RUN = Goal("deployments", Target.STOPPED)
+SERVING_DELETE_RUN = Goal("deployments", Target.DELETED, include_running=True)
+SERVING_STOP_RUN = Goal("deployments", Target.STOPPED, include_running=True)
 
 ACCEPTED = ItemAnswer("accepted", None, "Execution modification scheduled")
 CONFLICT = ItemAnswer("conflict", CODE_STATUS_CONFLICT, "Current status RUNNING cannot be changed")
 NOT_FOUND = ItemAnswer("not_found", "01010020", "Execution not found")
 REFUSED = ItemAnswer("refused", "01010099", "Not allowed")
 GONE = "gone after our unconfirmed delete"
+SERVING = "a {} deployment serves traffic: not stopped without include_running (--include-running)"
+SCHEDULED = "its deletion is already scheduled (targetStatus DELETED)"
 
 #: The contract's table: which statuses each change is allowed from.
 CONTRACT_STOPPABLE = frozenset({Status.PENDING, Status.RUNNING})
@@ -105,20 +113,21 @@ def snapshot(state):
 
 kinds = st.sampled_from(["executions", "deployments"])
 targets = st.sampled_from(list(Target))
-goals = st.builds(Goal, kinds, targets)
+goals = st.builds(Goal, kinds, targets, st.booleans())
 ops = st.builds(Op, st.just(ITEM), targets)
 statuses = st.none() | st.sampled_from(list(Status))
+scheduled = st.builds(Deleting, st.sampled_from(list(Status)))
 answer_kinds = st.sampled_from(["accepted", "not_found", "conflict", "refused"])
 answers = st.builds(
     ItemAnswer, answer_kinds, st.none() | st.sampled_from(["01010076", "01010020", "x"]), st.text()
 )
-reads = statuses | st.builds(Unreadable, st.text())
+reads = statuses | scheduled | st.builds(Unreadable, st.text())
 
 
 @st.composite
 def states(draw, *, settled):
     state = ItemState()
-    state.flags = draw(st.integers(0, 15))
+    state.flags = draw(st.integers(0, 31))
     state.attempts = draw(st.integers(0, MAX_ATTEMPTS + 1))
     state.status = draw(statuses)
     if draw(st.booleans()):
@@ -655,6 +664,106 @@ def test_after_failure_leaves_a_settled_item_alone_but_clears_in_flight(maybe_ap
             False,
             id="unknown-in-stop-run-is-skipped-with-code",
         ),
+        pytest.param(
+            DEPLOYMENT_DELETE_RUN,
+            DELETE,
+            {},
+            CONFLICT,
+            Status.RUNNING,
+            Settle(Outcome.SKIPPED, CODE_STATUS_CONFLICT, SERVING.format("RUNNING")),
+            False,
+            id="deployment-running-again-is-skipped-without-include-running",
+        ),
+        pytest.param(
+            DEPLOYMENT_STOP_RUN,
+            STOP,
+            {},
+            CONFLICT,
+            Status.PENDING,
+            Settle(Outcome.SKIPPED, CODE_STATUS_CONFLICT, SERVING.format("PENDING")),
+            False,
+            id="deployment-pending-in-stop-run-is-skipped-without-include-running",
+        ),
+        pytest.param(
+            SERVING_DELETE_RUN,
+            DELETE,
+            {},
+            CONFLICT,
+            Status.RUNNING,
+            Send(STOP),
+            False,
+            id="deployment-running-again-is-stopped-first-with-include-running",
+        ),
+        pytest.param(
+            SERVING_STOP_RUN,
+            STOP,
+            {},
+            CONFLICT,
+            Status.PENDING,
+            Send(STOP),
+            False,
+            id="deployment-pending-in-stop-run-is-stopped-with-include-running",
+        ),
+        pytest.param(
+            DEPLOYMENT_DELETE_RUN,
+            DELETE,
+            {},
+            CONFLICT,
+            Status.STOPPING,
+            WAIT,
+            False,
+            id="deployment-stopping-needs-no-include-running-to-wait",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            DELETE,
+            {},
+            CONFLICT,
+            Deleting(Status.STOPPED),
+            Settle(Outcome.ALREADY_DELETING, None, SCHEDULED),
+            False,
+            id="deletion-scheduled-by-others-is-already-deleting",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            DELETE,
+            {"unconfirmed": True, "delete_unsure": True},
+            NO_ANSWER,
+            Deleting(Status.COMPLETED),
+            Settle(Outcome.DELETED, None, "deletion scheduled after our unconfirmed delete"),
+            False,
+            id="deletion-scheduled-after-our-unconfirmed-delete-is-deleted",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            STOP,
+            {"unconfirmed": True},
+            NO_ANSWER,
+            Deleting(Status.DEAD),
+            Settle(Outcome.ALREADY_DELETING, None, SCHEDULED),
+            False,
+            id="deletion-scheduled-after-our-unconfirmed-stop-is-already-deleting",
+        ),
+        pytest.param(
+            STOP_RUN,
+            STOP,
+            {},
+            CONFLICT,
+            Deleting(Status.UNKNOWN),
+            Settle(Outcome.ALREADY_DELETING, None, SCHEDULED),
+            False,
+            id="deletion-scheduled-in-stop-run-is-already-deleting",
+        ),
+        pytest.param(
+            SERVING_DELETE_RUN,
+            DELETE,
+            {},
+            CONFLICT,
+            Deleting(Status.RUNNING),
+            Settle(Outcome.ALREADY_DELETING, None, SCHEDULED),
+            False,
+            id="deletion-scheduled-whatever-the-status-is-never-stopped",
+        ),
     ],
 )
 def test_after_read_follows_the_fresh_status(goal, op, before, answer, read, action, stopped_by_us):
@@ -685,6 +794,29 @@ def test_after_read_records_the_status_and_route(read, route):
     assert state.route is route
 
 
+def test_a_scheduled_deletion_stays_known_after_a_read_without_target_status():
+    """Once a read showed the deletion scheduled, a later status-only read does not forget it."""
+    state = item()
+
+    after_read(DELETE_RUN, state, DELETE, CONFLICT, Deleting(Status.STOPPED))
+    state.outcome = None  # as if it had not settled: only what it knows matters here
+    action = after_read(DELETE_RUN, state, DELETE, STALE, Status.STOPPED)
+
+    assert state.deleting
+    assert state.flags & DELETING
+    assert action == Settle(Outcome.ALREADY_DELETING, None, SCHEDULED)
+
+
+def test_an_item_whose_deletion_is_scheduled_may_not_be_changed():
+    """No change is allowed for an item known to be being deleted, whatever its status."""
+    state = item()
+    state.take(Deleting(Status.STOPPED))
+
+    assert state.status is Status.STOPPED
+    assert not still_allowed(DELETE_RUN, DELETE, state)
+    assert not still_allowed(SERVING_STOP_RUN, STOP, state)
+
+
 def test_an_unreadable_item_keeps_its_last_known_status():
     """A failed read leaves the item's last known status as it was."""
     state = item()
@@ -695,7 +827,7 @@ def test_an_unreadable_item_keeps_its_last_known_status():
     assert state.status is Status.RUNNING
 
 
-@given(goals, ops, st.integers(0, 15), answers, reads)
+@given(goals, ops, st.integers(0, 31), answers, reads)
 def test_after_read_leaves_a_settled_item_alone(goal, op, flags, answer, read):
     """An item that already has an outcome gets no action from a read, and keeps its state."""
     state = item(outcome=Outcome.UNKNOWN)
@@ -839,7 +971,7 @@ def test_mind_own_changes_on_resume(flags, goal, status, expected, stopped_by_us
     """A resumed item's status is read in the light of what the journal says we did to it."""
     state = item(**flags)
     state.status = status
-    route, _ = decide(goal.kind, goal.target, status)
+    route, _ = goal.decide(status)
 
     assert mind_own_changes(goal, state, route) == expected
     assert state.stopped_by_us is stopped_by_us
@@ -857,14 +989,21 @@ def test_resumed_sets_the_journal_flags_and_attempts():
 # still_allowed
 
 
+@pytest.mark.parametrize("include_running", [False, True], ids=["guarded", "include-running"])
 @pytest.mark.parametrize("kind", ["executions", "deployments"])
 @pytest.mark.parametrize("target", list(Target))
 @pytest.mark.parametrize("status", [None, *Status], ids=str)
-def test_still_allowed_matches_the_contract_table(kind, target, status):
-    """A change is allowed from exactly the statuses the contract allows, and from no status."""
+def test_still_allowed_matches_the_contract_table(kind, target, status, include_running):
+    """The contract's statuses (or none) allow a change; a serving deployment's needs the flag."""
     allowed = CONTRACT_STOPPABLE if target is Target.STOPPED else CONTRACT_DELETABLE[kind]
+    if kind == "deployments" and target is Target.STOPPED and not include_running:
+        allowed = frozenset()
+    state = item()
+    state.status = status
 
-    assert still_allowed(kind, Op(ITEM, target), status) is (status is None or status in allowed)
+    allowed_now = still_allowed(Goal(kind, target, include_running), Op(ITEM, target), state)
+
+    assert allowed_now is (status is None or status in allowed)
 
 
 # after_look
@@ -910,6 +1049,43 @@ def test_after_look_deletes_or_waits_or_times_out(still_stopping, waited, stoppe
         == action
     )
     assert state.status is (None if still_stopping is False else Status.STOPPING)
+    assert state.last_seen is Status.STOPPING
+
+
+def test_an_item_that_left_stopping_may_be_deleted_and_keeps_its_last_status():
+    """After the look, the delete is still allowed, and the report keeps STOPPING as last seen."""
+    state = item(stopped_by_us=True)
+    state.status = Status.STOPPING
+
+    action = after_look(ITEM, state, still_stopping=False, waited=3.0, stop_wait=600.0)
+
+    assert action == Send(DELETE)
+    assert still_allowed(DELETE_RUN, DELETE, state)
+    assert state.last_seen is Status.STOPPING
+    assert after_answer(DELETE_RUN, state, DELETE, ACCEPTED, unsure=False) == Settle(
+        Outcome.DELETED, None, ACCEPTED.message
+    )
+    assert state.last_seen is Status.STOPPING
+
+
+def test_an_item_read_as_gone_keeps_the_status_seen_before():
+    """A read that finds the item gone forgets its status but keeps it as the last one seen."""
+    state = item(unconfirmed=True, delete_unsure=True)
+    state.status = Status.COMPLETED
+
+    assert after_read(DELETE_RUN, state, DELETE, NO_ANSWER, None) == Settle(
+        Outcome.DELETED, None, GONE
+    )
+    assert state.status is None
+    assert state.last_seen is Status.COMPLETED
+
+
+def test_a_status_never_seen_is_none_and_takes_no_side_object():
+    """An item never seen has no last status, and asking for it makes no side object."""
+    state = item()
+
+    assert state.last_seen is None
+    assert state._rare is None
 
 
 def test_after_look_shows_a_fractional_stop_wait_compactly():
@@ -1004,6 +1180,162 @@ def test_at_end_leaves_a_settled_item_alone():
 
     assert at_end(state, "interrupted") is None
     assert snapshot(state) == before
+
+
+# at_final_read
+
+
+def in_doubt(**flags):
+    """An item settled unknown, as the run leaves it before its final read."""
+    state = item(**flags)
+    state.status = Status.DEAD
+    state.outcome, state.code, state.message = Outcome.UNKNOWN, None, "in doubt"
+    return state
+
+
+@pytest.mark.parametrize(
+    ("goal", "flags", "read", "expected", "stopped_by_us"),
+    [
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True, "delete_unsure": True},
+            None,
+            Settle(Outcome.DELETED, None, GONE),
+            False,
+            id="delete-then-gone-is-deleted",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True, "delete_unsure": True},
+            Deleting(Status.DEAD),
+            Settle(Outcome.DELETED, None, "deletion scheduled after our unconfirmed delete"),
+            False,
+            id="delete-then-scheduled-is-deleted",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True, "delete_unsure": True},
+            Status.DEAD,
+            Settle(Outcome.FAILED, None, "not deleted: still DEAD at the final read (in doubt)"),
+            False,
+            id="delete-then-still-there-failed",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True},
+            Status.STOPPING,
+            Settle(
+                Outcome.FAILED,
+                None,
+                "stopped, not deleted: still STOPPING at the final read (in doubt)",
+            ),
+            True,
+            id="stop-in-delete-run-then-stopping-is-our-stop-not-deleted",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True},
+            Status.STOPPED,
+            Settle(
+                Outcome.FAILED,
+                None,
+                "stopped, not deleted: still STOPPED at the final read (in doubt)",
+            ),
+            True,
+            id="stop-in-delete-run-then-stopped-is-our-stop-not-deleted",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True},
+            None,
+            Settle(Outcome.ALREADY_ABSENT, None, "not found"),
+            False,
+            id="stop-then-gone-is-already-absent",
+        ),
+        pytest.param(
+            DELETE_RUN,
+            {"unconfirmed": True},
+            Deleting(Status.STOPPED),
+            Settle(Outcome.ALREADY_DELETING, None, SCHEDULED),
+            True,
+            id="stop-then-deleted-by-others-is-already-deleting",
+        ),
+        pytest.param(
+            STOP_RUN,
+            {"unconfirmed": True},
+            Status.STOPPING,
+            Settle(Outcome.STOPPED, None, "stopped; now STOPPING"),
+            True,
+            id="stop-then-stopping-is-stopped",
+        ),
+        pytest.param(
+            STOP_RUN,
+            {"unconfirmed": True},
+            Status.STOPPED,
+            Settle(Outcome.STOPPED, None, "stopped; now STOPPED"),
+            True,
+            id="stop-then-stopped-is-stopped",
+        ),
+        pytest.param(
+            STOP_RUN,
+            {"unconfirmed": True},
+            Status.RUNNING,
+            Settle(Outcome.FAILED, None, "not stopped: still RUNNING at the final read (in doubt)"),
+            False,
+            id="stop-then-still-running-failed",
+        ),
+        pytest.param(
+            STOP_RUN,
+            {"unconfirmed": True},
+            Status.DEAD,
+            Settle(Outcome.UNCHANGED, None, "already DEAD"),
+            False,
+            id="stop-then-dead-is-unchanged",
+        ),
+        pytest.param(
+            STOP_RUN,
+            {"unconfirmed": True},
+            Status.UNKNOWN,
+            Settle(Outcome.SKIPPED, None, "status UNKNOWN cannot be stopped (it can be deleted)"),
+            False,
+            id="stop-then-unknown-status-is-skipped",
+        ),
+        pytest.param(
+            DEPLOYMENT_DELETE_RUN,
+            {"unconfirmed": True, "delete_unsure": True},
+            Status.RUNNING,
+            Settle(Outcome.SKIPPED, None, SERVING.format("RUNNING")),
+            False,
+            id="deployment-running-again-is-skipped",
+        ),
+    ],
+)
+def test_at_final_read_settles_by_what_the_read_shows(goal, flags, read, expected, stopped_by_us):
+    """The final read settles an item in doubt by its status, minding our own unseen changes."""
+    state = in_doubt(**flags)
+
+    assert at_final_read(goal, state, read) == expected
+    assert state.stopped_by_us is stopped_by_us
+
+
+def test_at_final_read_keeps_the_code_of_a_refusal_it_confirms():
+    """An item still needing its change keeps the service's code from the refusal that left it."""
+    state = in_doubt(unconfirmed=True, delete_unsure=True)
+    state.code = CODE_STATUS_CONFLICT
+
+    settle = at_final_read(DELETE_RUN, state, Status.STOPPED)
+
+    assert settle.outcome is Outcome.FAILED
+    assert settle.code == CODE_STATUS_CONFLICT
+
+
+@given(goals, st.integers(0, 31), statuses | scheduled)
+def test_the_final_read_never_leaves_an_item_unknown(goal, flags, read):
+    """Whatever the final read shows, the item gets an outcome other than unknown."""
+    state = in_doubt()
+    state.flags = flags
+
+    assert at_final_read(goal, state, read).outcome is not Outcome.UNKNOWN
 
 
 # Properties.
@@ -1109,7 +1441,7 @@ def test_an_item_is_read_again_at_most_max_rereads_times(goal, op, surprises, un
     assert all(isinstance(action, Settle) for action in actions[MAX_REREADS:])
 
 
-@given(goals, st.integers(0, 15), ops, answers, statuses)
+@given(goals, st.integers(0, 31), ops, answers, reads)
 def test_a_change_sent_after_a_read_is_allowed_for_the_fresh_status(goal, flags, op, answer, read):
     """Any change after_read queues is one the fresh status allows, for the same item."""
     state = item()
@@ -1119,5 +1451,18 @@ def test_a_change_sent_after_a_read_is_allowed_for_the_fresh_status(goal, flags,
 
     if isinstance(action, Send):
         assert action.op.id == op.id
-        assert still_allowed(goal.kind, action.op, read)
+        assert still_allowed(goal, action.op, state)
         assert read is not None
+
+
+@given(goals, st.integers(0, 31), ops, answers, scheduled)
+def test_an_item_being_deleted_is_never_sent_anything(goal, flags, op, answer, read):
+    """A read that shows a deletion scheduled settles the item: nothing is sent or waited for."""
+    state = item()
+    state.flags = flags
+
+    action = after_read(goal, state, op, answer, read)
+
+    assert isinstance(action, Settle)
+    assert action.outcome in {Outcome.ALREADY_DELETING, Outcome.DELETED, Outcome.STOPPED}
+    assert (action.outcome is Outcome.DELETED) is state.delete_unsure

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from aicore_bulk import MockTransport, Response, RetryPolicy, StaticToken, Target
 from aicore_bulk._api import Api, parse_bulk_answer
 from aicore_bulk._caller import Caller
-from aicore_bulk._models import Op
+from aicore_bulk._models import Deleting, Op, Status
 from aicore_bulk._rate import Pacer
 from aicore_bulk._retry import RetryBudget
 from aicore_bulk.testing import VirtualClock
@@ -151,6 +151,69 @@ async def test_list_asks_for_status_only_and_pages(wire):
     pages = [page async for page in api.list_statuses("executions", page_size=2)]
 
     assert [[i for i, _ in page] for page in pages] == [["e-0001", "e-0002"], ["e-0003"], []]
+
+
+async def test_full_list_drops_select_pages_smaller_and_reads_target_status(wire):
+    """A full listing asks whole resources in pages of 25,000 and tells a scheduled deletion."""
+    api, server = wire
+    server.answer(
+        "GET",
+        f"{BASE}/lm/executions?$top=25000&$skip=0",
+        200,
+        {
+            "count": 3,
+            "resources": [
+                {"id": "e-0001", "status": "STOPPED", "targetStatus": "DELETED"},
+                {"id": "e-0002", "status": "DEAD", "targetStatus": "COMPLETED"},
+                {"id": "e-0003", "status": "RUNNING"},
+            ],
+        },
+    )
+
+    pages = [p async for p in api.list_statuses("executions", page_size=100_000, full=True)]
+
+    assert pages == [
+        [
+            ("e-0001", Deleting(Status.STOPPED)),
+            ("e-0002", Status.DEAD),
+            ("e-0003", Status.RUNNING),
+        ]
+    ]
+
+
+async def test_a_status_only_answer_that_carries_target_status_is_used(wire):
+    """An answer's targetStatus is used whenever it carries one, $select=status or not."""
+    api, server = wire
+    server.answer(
+        "GET",
+        f"{BASE}/lm/executions?$select=status&$top=10&$skip=0",
+        200,
+        {"count": 1, "resources": [{"id": "e-0001", "status": "DEAD", "targetStatus": "DELETED"}]},
+    )
+
+    pages = [page async for page in api.list_statuses("executions", page_size=10)]
+
+    assert pages == [[("e-0001", Deleting(Status.DEAD))]]
+
+
+async def test_a_single_read_asks_the_whole_resource(wire):
+    """One item is read whole (it tells a scheduled deletion); $select=status only on request."""
+    api, server = wire
+    server.answer(
+        "GET",
+        f"{BASE}/lm/executions/e-0001",
+        200,
+        {"id": "e-0001", "status": "COMPLETED", "targetStatus": "DELETED"},
+    )
+    server.answer(
+        "GET", f"{BASE}/lm/executions/e-0001?$select=status", 200, {"status": "COMPLETED"}
+    )
+
+    whole = await api.get_status("executions", "e-0001")
+    trimmed = await api.get_status("executions", "e-0001", full=False)
+
+    assert whole == Deleting(Status.COMPLETED)
+    assert trimmed is Status.COMPLETED
 
 
 async def test_single_calls_when_bulk_is_off(wire):

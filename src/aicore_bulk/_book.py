@@ -3,6 +3,11 @@
 An outcome is written once (the first one stands), then told to the listener and marked for
 the journal; the journal is written in one transaction per batch of changes
 (:meth:`ItemBook.write_journal`), not per item.
+
+The one exception is ``unknown``: while the run holds its doubts (:meth:`ItemBook.hold_doubts`),
+an item settled ``unknown`` is told to the listener only at :meth:`ItemBook.release_doubts`,
+because the run's final read may still settle it (:meth:`ItemBook.reconsider`). Each item is
+told once, with its last outcome.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ class ItemBook:
     journal: Journal | None = None
     #: Items whose outcome or flags changed since the journal was last written.
     _unwritten: dict[str, None] = attrs.field(factory=dict, init=False)
+    #: Items settled ``unknown`` and not yet told (None: not holding them).
+    _doubts: dict[str, None] | None = attrs.field(default=None, init=False)
 
     def settle(
         self,
@@ -47,8 +54,34 @@ class ItemBook:
         state.outcome, state.code, state.message = outcome, code, message
         if self.journal is not None and journaled:
             self._unwritten[item_id] = None
-        if self.listener is not None:
+        if outcome is Outcome.UNKNOWN and self._doubts is not None:
+            self._doubts[item_id] = None  # told at release_doubts, after the final read
+        elif self.listener is not None:
             self.listener(ItemSettled(self.result(item_id)))
+
+    def hold_doubts(self) -> None:
+        """From now on, tell items settled ``unknown`` only at :meth:`release_doubts`."""
+        self._doubts = {}
+
+    def doubts(self) -> list[str]:
+        """The items settled ``unknown`` so far, and not yet told."""
+        return list(self._doubts or ())
+
+    def reconsider(
+        self, item_id: str, outcome: Outcome, code: str | None, message: str | None
+    ) -> None:
+        """The final read settled an item that was ``unknown``: this outcome replaces it."""
+        state = self.items[item_id]
+        state.outcome, state.code, state.message = outcome, code, message
+        if self.journal is not None:
+            self._unwritten[item_id] = None
+
+    def release_doubts(self) -> None:
+        """Tell the listener about every item held in doubt, with its last outcome."""
+        doubts, self._doubts = self._doubts, None
+        if doubts and self.listener is not None:
+            for item_id in doubts:
+                self.listener(ItemSettled(self.result(item_id)))
 
     def touch(self, item_ids: list[str]) -> None:
         """These items' flags or status changed: write them with the next journal write."""
@@ -84,13 +117,14 @@ class ItemBook:
     def record(self, item_id: str) -> ItemRecord:
         """One item's fate and flags, for the journal."""
         state = self.items[item_id]
+        seen = state.last_seen
         return ItemRecord(
             id=item_id,
             outcome=state.outcome,
             code=state.code,
             message=state.message,
             attempts=state.attempts,
-            status=state.status.value if state.status is not None else None,
+            status=seen.value if seen is not None else None,
             unconfirmed=state.unconfirmed,
             delete_unsure=state.delete_unsure,
             stopped_by_us=state.stopped_by_us,
@@ -123,5 +157,5 @@ def _result(item_id: str, state: ItemState) -> ItemResult:
         state.code,
         state.message,
         state.attempts,
-        state.status,
+        state.last_seen,
     )

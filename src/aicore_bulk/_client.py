@@ -92,13 +92,7 @@ class BulkClient:
             use_files=False,
             need_credentials=auth is None,
         )
-        for name, value, wanted in (
-            ("limits", limits, Limits),
-            ("retry", retry, RetryPolicy),
-            ("options", options, RunOptions),
-        ):
-            if value is not None and not isinstance(value, wanted):
-                raise InputError(f"{name} must be a {wanted.__name__}, not {type(value).__name__}")
+        _check_types(limits=limits, retry=retry, options=options)
         limits = limits or Limits()
         retry = retry or RetryPolicy()
         clock = clock or SYSTEM_CLOCK
@@ -188,6 +182,7 @@ class BulkClient:
         listener: Listener | None = None,
         journal: JournalPath | None = None,
         labels: Mapping[str, str] | None = None,
+        include_running: bool = False,
     ) -> Report:
         """Delete every item of ``ids``, stopping first whatever must be stopped.
 
@@ -209,6 +204,9 @@ class BulkClient:
             labels: Your own notes on the run (text to text: a ticket, a selection, a
                 limit), kept in its audit trail: ``report.run.options.labels`` and the
                 journal. Never put a secret here.
+            include_running: Also stop (and then delete) PENDING and RUNNING deployments.
+                They serve traffic, so without it they are ``skipped``, also when they turn
+                RUNNING again during the run. Executions need no such consent.
 
         Raises:
             InputError: A malformed ID or an unknown kind, a journal path that exists, or
@@ -227,6 +225,7 @@ class BulkClient:
             listener=listener,
             journal=journal,
             labels=labels,
+            include_running=include_running,
         )
 
     async def stop(
@@ -240,8 +239,12 @@ class BulkClient:
         listener: Listener | None = None,
         journal: JournalPath | None = None,
         labels: Mapping[str, str] | None = None,
+        include_running: bool = False,
     ) -> Report:
-        """Stop every PENDING or RUNNING item of ``ids``; see :meth:`delete` for the rest."""
+        """Stop every PENDING or RUNNING item of ``ids``; see :meth:`delete` for the rest.
+
+        Deployments serve traffic: they are stopped only with ``include_running=True``.
+        """
         return await self._execute(
             kind,
             ids,
@@ -252,6 +255,7 @@ class BulkClient:
             listener=listener,
             journal=journal,
             labels=labels,
+            include_running=include_running,
         )
 
     async def plan(
@@ -261,6 +265,7 @@ class BulkClient:
         *,
         target: Literal["DELETED", "STOPPED"] | Target = "DELETED",
         listener: Listener | None = None,
+        include_running: bool = False,
     ) -> Plan:
         """A dry run: read statuses and say what a run would do, without changing anything.
 
@@ -269,13 +274,16 @@ class BulkClient:
             ids: An iterable or async iterable of IDs, or this client's :meth:`select`.
             target: ``"DELETED"`` (stop what must stop, then delete) or ``"STOPPED"``.
             listener: Receives this dry run's progress events.
+            include_running: Plan as :meth:`delete` and :meth:`stop` would run with it.
 
         Raises:
             InputError: A malformed ID, an unknown kind or target (nothing is sent).
         """
         wanted = _target(target)
-        self._check_open(kind)
-        return await dry_run(self._connection, kind, ids, wanted, listener=listener)
+        _check_usable(closed=self._closed, kind=kind)
+        return await dry_run(
+            self._connection, kind, ids, wanted, listener=listener, include_running=include_running
+        )
 
     def select(self, kind: Kind, selection: Selection) -> SelectedIds:
         """The IDs of the items ``selection`` takes, streamed a list page at a time.
@@ -333,7 +341,7 @@ class BulkClient:
         """
         _check_deadline(deadline)
         labels = _check_labels(labels)
-        self._check_open()
+        _check_usable(closed=self._closed)
         return await resume(
             self._connection,
             journal,
@@ -355,10 +363,11 @@ class BulkClient:
         listener: Listener | None,
         journal: JournalPath | None,
         labels: Mapping[str, str] | None,
+        include_running: bool,
     ) -> Report:
         _check_deadline(deadline)
         labels = _check_labels(labels)
-        self._check_open(kind)
+        _check_usable(closed=self._closed, kind=kind)
         return await execute(
             self._connection,
             kind,
@@ -370,13 +379,26 @@ class BulkClient:
             listener=listener,
             journal=journal,
             labels=labels,
+            include_running=include_running,
         )
 
-    def _check_open(self, kind: str | None = None) -> None:
-        if kind is not None:
-            _check_kind(kind)
-        if self._closed:
-            raise InputError("this BulkClient is closed")
+
+def _check_usable(*, closed: bool, kind: str | None = None) -> None:
+    """Refuse a closed client, or an unknown kind, before anything is sent."""
+    if kind is not None:
+        _check_kind(kind)
+    if closed:
+        raise InputError("this BulkClient is closed")
+
+
+def _check_types(**values: object) -> None:
+    """Each value is None or of the type its name calls for: a dict is no ``RunOptions``."""
+    wanted: dict[str, type] = {"limits": Limits, "retry": RetryPolicy, "options": RunOptions}
+    for name, value in values.items():
+        if value is not None and not isinstance(value, wanted[name]):
+            raise InputError(
+                f"{name} must be a {wanted[name].__name__}, not {type(value).__name__}"
+            )
 
 
 def _check_deadline(deadline: float | None) -> None:

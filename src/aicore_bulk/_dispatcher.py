@@ -140,13 +140,13 @@ class Dispatcher:
         """Start a request with what of ``batch`` may still go; 1 if one was started, else 0."""
         if self._halted:
             return 0  # the items stay open; the run reports them as not sent
-        items, kind = self.book.items, self.goal.kind
+        items, goal = self.book.items, self.goal
         current: list[Op] = []
         for op in batch:
             state = items[op.id]
             if state.outcome is not None:
                 continue
-            if not still_allowed(kind, op, state.status):
+            if not still_allowed(goal, op, state):
                 # What we learned since this change was planned forbids it: plan again.
                 self._apply(op.id, after_read(self.goal, state, op, STALE, state.status))
                 continue
@@ -188,13 +188,14 @@ class Dispatcher:
 
     async def _change(self, batch: list[Op], stale: list[Op], *, in_bulk: bool) -> ChangeAnswer:
         """Send one change request; ``batch`` keeps what went, ``stale`` gets what did not."""
-        items, kind, journal = self.book.items, self.goal.kind, self.book.journal
+        items, goal, journal = self.book.items, self.goal, self.book.journal
+        kind = goal.kind
 
         def still_wanted() -> list[Op]:
             # The request may have queued for seconds: drop what newer knowledge forbids.
             keep: list[Op] = []
             for op in batch:
-                (keep if still_allowed(kind, op, items[op.id].status) else stale).append(op)
+                (keep if still_allowed(goal, op, items[op.id]) else stale).append(op)
             batch[:] = keep
             if journal is not None:
                 journal.sending(keep)  # before it goes: a kill now leaves them in doubt

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from aicore_bulk._errors import InputError
 from aicore_bulk._gc import collector_paused
-from aicore_bulk._models import Kind, Status
+from aicore_bulk._models import Kind, Seen
 from aicore_bulk._planner import check_id, intake, intake_async
 from aicore_bulk._transitions import ItemState
 
@@ -30,7 +30,7 @@ class SelectedIds(AsyncIterator[str]):
     """
 
     def __init__(
-        self, owner: Connection, kind: Kind, pairs: AsyncIterator[tuple[str, Status]]
+        self, owner: Connection, kind: Kind, pairs: AsyncIterator[tuple[str, Seen]]
     ) -> None:
         self._owner, self._kind, self.pairs = owner, kind, pairs
         self._started = False
@@ -61,11 +61,11 @@ async def intake_states(
         ids.used = True
         states: dict[str, ItemState] = {}
         total = 0
-        async for item_id, status in ids.pairs:
+        async for item_id, seen in ids.pairs:
             total += 1
             if check_id(item_id, total) not in states:
                 state = states[item_id] = ItemState()
-                state.status = status
+                state.take(seen)
         return states, total - len(states), True
     if isinstance(ids, AsyncIterable):
         distinct, duplicates = await intake_async(ids)

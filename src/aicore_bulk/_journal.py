@@ -53,6 +53,7 @@ FINAL: Final = frozenset(
         Outcome.DELETED,
         Outcome.STOPPED,
         Outcome.ALREADY_ABSENT,
+        Outcome.ALREADY_DELETING,
         Outcome.UNCHANGED,
         Outcome.SKIPPED,
     }
@@ -89,6 +90,7 @@ class RunRecord:
         run: The audit record of the run that wrote the journal (its ID, version, start
             time and options; ``finished_at`` None); None in a journal written before
             aicore-bulk kept one.
+        include_running: The run may stop PENDING and RUNNING deployments.
 
     """
 
@@ -99,6 +101,7 @@ class RunRecord:
     duplicates: int
     plan: Mapping[str, int]
     run: RunInfo | None = None
+    include_running: bool = False
 
 
 @attrs.frozen
@@ -188,6 +191,7 @@ class Journal:
                     "base_url": run.base_url,
                     "duplicates": run.duplicates,
                     "plan": dict(run.plan),
+                    "include_running": run.include_running,
                 }
                 if run.run is not None:
                     meta["run"] = run.run.to_json()
@@ -242,6 +246,8 @@ class Journal:
             duplicates=meta["duplicates"],
             plan=meta["plan"],
             run=RunInfo.from_json(meta["run"]) if "run" in meta else None,
+            # Journals written before the flag existed: the safe reading.
+            include_running=meta.get("include_running", False),
         )
 
     def items(self) -> list[JournalItem]:

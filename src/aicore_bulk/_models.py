@@ -61,10 +61,12 @@ class Route(enum.StrEnum):
     UNCHANGED = "unchanged"
     ABSENT = "absent"
     SKIP = "skip"
+    #: Its deletion is already scheduled (still listed, ``targetStatus: DELETED``): left alone.
+    DELETING = "deleting"
 
 
 #: Routes that send nothing.
-SETTLED_ROUTES: Final = frozenset({Route.UNCHANGED, Route.ABSENT, Route.SKIP})
+SETTLED_ROUTES: Final = frozenset({Route.UNCHANGED, Route.ABSENT, Route.SKIP, Route.DELETING})
 
 
 class Op(NamedTuple):
@@ -90,7 +92,7 @@ class ItemAnswer(NamedTuple):
 
 
 class Outcome(enum.StrEnum):
-    """What happened to one item. The first four mean the goal holds."""
+    """What happened to one item. The first five mean the goal holds."""
 
     #: We deleted it (the service accepted our delete).
     DELETED = "deleted"
@@ -98,6 +100,9 @@ class Outcome(enum.StrEnum):
     STOPPED = "stopped"
     #: Not found: nothing to stop or delete, so the goal holds.
     ALREADY_ABSENT = "already_absent"
+    #: Its deletion was already scheduled (still listed with ``targetStatus: DELETED``): it
+    #: is going away, so nothing was sent (in a stop run too: it cannot run again).
+    ALREADY_DELETING = "already_deleting"
     #: The goal already held (a stop of a COMPLETED item, say); nothing was sent.
     UNCHANGED = "unchanged"
     #: The rules forbid the change and waiting cannot help; the message says why.
@@ -114,7 +119,13 @@ class Outcome(enum.StrEnum):
 
 
 _OK: Final = frozenset(
-    {Outcome.DELETED, Outcome.STOPPED, Outcome.ALREADY_ABSENT, Outcome.UNCHANGED}
+    {
+        Outcome.DELETED,
+        Outcome.STOPPED,
+        Outcome.ALREADY_ABSENT,
+        Outcome.ALREADY_DELETING,
+        Outcome.UNCHANGED,
+    }
 )
 
 #: The per-item codes of the contract.
@@ -128,6 +139,19 @@ _DELETABLE: Final[dict[Kind, frozenset[Status]]] = {
     "executions": frozenset({Status.STOPPED, Status.DEAD, Status.UNKNOWN, Status.COMPLETED}),
     "deployments": frozenset({Status.STOPPED, Status.DEAD, Status.UNKNOWN}),
 }
+
+
+class Deleting(NamedTuple):
+    """A read of an item whose deletion is already scheduled (``targetStatus: DELETED``).
+
+    There is no DELETING status: a deleted item stays listed a while in the status it had.
+    """
+
+    status: Status
+
+
+#: What a read shows of an item: its status, or its status and a deletion already scheduled.
+Seen = Status | Deleting
 
 
 def deletable(kind: Kind, status: Status) -> bool:

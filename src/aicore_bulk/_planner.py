@@ -8,13 +8,16 @@
 The routes::
 
     target DELETED                          target STOPPED
-    PENDING, RUNNING   stop_then_delete     PENDING, RUNNING             stop
+    PENDING, RUNNING   stop_then_delete**   PENDING, RUNNING             stop**
     STOPPING           wait_then_delete     STOPPING, STOPPED, DEAD,
     STOPPED, DEAD,     delete               COMPLETED                    unchanged
     UNKNOWN, COMPLETED*                     UNKNOWN                      skip
     not found          absent               not found                    absent
+    deletion scheduled deleting             deletion scheduled           deleting
 
     * COMPLETED is deletable for executions only.
+    ** A PENDING or RUNNING *deployment* serves traffic: it is stopped only with
+       ``include_running``; otherwise it is skipped.
 """
 
 from __future__ import annotations
@@ -103,14 +106,29 @@ async def intake_async(ids: AsyncIterable[object]) -> tuple[dict[str, None], int
 
 @functools.cache
 def decide(  # noqa: PLR0911 - one return per row of the table
-    kind: Kind, target: Target, status: Status | None
+    kind: Kind,
+    target: Target,
+    status: Status | None,
+    *,
+    include_running: bool = False,
+    deleting: bool = False,
 ) -> tuple[Route, str | None]:
     """An item's route, and the reason when it is skipped or left unchanged.
 
-    Memoised: the table has 2 x 2 x 8 rows, and a cleanup asks it once per item.
+    ``include_running``: PENDING and RUNNING deployments may be stopped (they serve traffic,
+    so only when asked). Executions need no such consent.
+    ``deleting``: the item's deletion is already scheduled (``targetStatus: DELETED``).
+
+    Memoised: the table has 2 x 2 x 8 x 2 x 2 rows, and a cleanup asks it once per item.
     """
     if status is None:
         return Route.ABSENT, "not found"
+    if deleting:
+        # Whatever it shows, it is going away: a delete would only be refused as "not found",
+        # and it cannot be stopped any more.
+        return Route.DELETING, DELETING_REASON
+    if status in STOPPABLE and kind == "deployments" and not include_running:
+        return Route.SKIP, serving_reason(status)
     if target is Target.STOPPED:
         if status in STOPPABLE:
             return Route.STOP, None
@@ -124,6 +142,18 @@ def decide(  # noqa: PLR0911 - one return per row of the table
     if deletable(kind, status):
         return Route.DELETE, None
     return Route.SKIP, f"{kind} in status {status.value} cannot be deleted"
+
+
+#: Why an item whose deletion is already scheduled is left alone.
+DELETING_REASON: Final = "its deletion is already scheduled (targetStatus DELETED)"
+
+
+def serving_reason(status: Status) -> str:
+    """Why a PENDING or RUNNING deployment is not stopped: in words for the API and the CLI."""
+    return (
+        f"a {status.value} deployment serves traffic: "
+        "not stopped without include_running (--include-running)"
+    )
 
 
 def first_op(route: Route) -> Target | None:

@@ -1,10 +1,16 @@
 """Every status read, in one place: ``$count``, the list, single reads, STOPPING, gone.
 
 A read costs requests, and there are two ways to learn statuses: list the whole resource
-group (``ceil(group size / page_size)`` requests) or read each item (one request each).
+group (``ceil(group size / page size)`` requests) or read each item (one request each).
 :class:`StatusReader` picks the cheaper one every time, from the group's size that
 ``$count`` gave at the start. Whatever a list shows about other items the run tracks is
 news about them too, and is kept.
+
+Reads that decide a route ask for whole resources, not ``$select=status``: only a whole
+resource carries ``targetStatus``, which tells an item whose deletion is already scheduled
+(it stays listed a while, in the status it had; see ``docs/design.md``). Whole resources
+are listed in smaller pages (:data:`~aicore_bulk._api.FULL_PAGE_SIZE`). The look at the
+STOPPING items stays ``$select=status``: a STOPPING item cannot have been deleted.
 """
 
 from __future__ import annotations
@@ -15,14 +21,14 @@ from collections.abc import Iterable
 import anyio
 import attrs
 
-from aicore_bulk._api import Api
+from aicore_bulk._api import FULL_PAGE_SIZE, Api
 from aicore_bulk._caller import Failure
 from aicore_bulk._errors import AuthenticationError, BulkError, ServiceError
-from aicore_bulk._models import Kind, Status
+from aicore_bulk._models import Kind, Seen, Status
 from aicore_bulk._transitions import ItemState
 
-#: One item's read: its status, None (not found), or why it could not be read.
-Read = Status | None | Failure
+#: One item's read: what it shows, None (not found), or why it could not be read.
+Read = Seen | None | Failure
 
 
 @attrs.define(eq=False)
@@ -54,8 +60,8 @@ class StatusReader:
         for item_id, read in (await self.read(self.items)).items():
             if isinstance(read, Failure):
                 unreadable.append((item_id, read))
-            else:
-                self.items[item_id].status = read
+            elif read is not None:
+                self.items[item_id].take(read)
         return unreadable
 
     async def read(self, ids: Iterable[str]) -> dict[str, Read]:
@@ -108,21 +114,22 @@ class StatusReader:
 
     def _cheaper_to_list(self, count: int) -> bool:
         """Whether listing the whole group costs fewer requests than ``count`` single reads."""
-        return max(1, math.ceil(self.group_size / self.page_size)) < count
+        page = min(self.page_size, FULL_PAGE_SIZE)
+        return max(1, math.ceil(self.group_size / page)) < count
 
     async def _list_into_items(self, found: dict[str, Read] | None = None) -> None:
         """List the whole group: ``found``'s items get their status (None: not listed).
 
         Everything else the list shows is news about other items we track, too.
         """
-        async for page in self.api.list_statuses(self.kind, page_size=self.page_size):
-            for item_id, status in page:
+        async for page in self.api.list_statuses(self.kind, page_size=self.page_size, full=True):
+            for item_id, seen in page:
                 if found is not None and item_id in found:
-                    found[item_id] = status
+                    found[item_id] = seen
                     continue
                 tracked = self.items.get(item_id)
                 if tracked is not None and tracked.outcome is None:
-                    tracked.status = status
+                    tracked.take(seen)
 
 
 async def still_listed(api: Api, kind: Kind, ids: set[str], *, page_size: int) -> set[str]:

@@ -2,8 +2,10 @@
 
 This loop runs once per item, a million times on a large cleanup, so it looks each status
 up in a table made once (route, reason, and the list the item joins) and does little else;
-the lists' lengths are the counts. Only a resumed run's items, which carry our own earlier
-changes, go through :func:`~aicore_bulk._transitions.mind_own_changes`.
+the lists' lengths are the counts. Only items whose deletion is already scheduled, and a
+resumed run's items, which carry our own earlier changes, take the longer way through
+:meth:`~aicore_bulk._transitions.Goal.decide` and
+:func:`~aicore_bulk._transitions.mind_own_changes`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,15 @@ import attrs
 from aicore_bulk._book import ItemBook
 from aicore_bulk._gc import collector_paused
 from aicore_bulk._models import Route, Status, Target
-from aicore_bulk._planner import decide, minimum_requests
-from aicore_bulk._transitions import SETTLED_OUTCOME, Goal, ItemState, Settle, mind_own_changes
+from aicore_bulk._planner import minimum_requests
+from aicore_bulk._transitions import (
+    DELETING,
+    SETTLED_OUTCOME,
+    Goal,
+    ItemState,
+    Settle,
+    mind_own_changes,
+)
 
 
 @attrs.frozen
@@ -56,16 +65,18 @@ def route_items(goal: Goal, book: ItemBook) -> Routed:
     table = {
         status: (route, reason, joins.get(route))
         for status in (*Status, None)
-        for route, reason in [decide(goal.kind, goal.target, status)]
+        for route, reason in [goal.decide(status)]
     }
     settled: Counter[Route] = Counter()
-    earlier_changes = ItemState.EARLIER_CHANGES
+    special = ItemState.EARLIER_CHANGES | DELETING
     with collector_paused():
         for item_id, state in book.items.items():
             if state.outcome is not None:
                 continue
             route, reason, join = table[state.status]
-            if state.flags & earlier_changes:  # a resumed run's own changes
+            if state.flags & special:  # a deletion already scheduled, or our earlier changes
+                if state.flags & DELETING:
+                    route, reason = goal.decide(state.status, deleting=True)
                 minded = mind_own_changes(goal, state, route)
                 if isinstance(minded, Settle):
                     book.settle(item_id, *minded)

@@ -10,7 +10,8 @@
 * **route**: every item's route; those that need nothing are settled now;
 * **confirm**: the caller may decline the :class:`~aicore_bulk.Plan`: nothing is changed;
 * **journal**: written before the first change, so a kill from then on can be resumed;
-* **dispatch**: the changes, under the deadline and the interruption;
+* **dispatch**: the changes, under the deadline and the interruption, then one final read of
+  the items still in doubt (``unknown``), which settles each by what it shows;
 * **report**: every item exactly once, with the run's audit trail (:class:`RunInfo`).
 
 :func:`execute`, :func:`dry_run` and :func:`resume` are the three ways through it.
@@ -36,7 +37,7 @@ import attrs
 from aicore_bulk._api import Api
 from aicore_bulk._auth import Auth
 from aicore_bulk._book import ItemBook
-from aicore_bulk._caller import Caller
+from aicore_bulk._caller import Caller, Failure
 from aicore_bulk._clock import Clock
 from aicore_bulk._dispatcher import Dispatcher
 from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
@@ -44,10 +45,10 @@ from aicore_bulk._events import Event, Listener, PhaseDone, PlanReady
 from aicore_bulk._intake import Ids, intake_states
 from aicore_bulk._journal import Journal, RunRecord
 from aicore_bulk._logging import get_logger, log, plural, run_id_set
-from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Status, Target
+from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Seen, Target
 from aicore_bulk._queue import ChangeQueue
 from aicore_bulk._rate import Pacer
-from aicore_bulk._reads import StatusReader, still_listed
+from aicore_bulk._reads import Read, StatusReader, still_listed
 from aicore_bulk._report import (
     ItemResult,
     Plan,
@@ -61,7 +62,7 @@ from aicore_bulk._retry import RetryBudget, RetryPolicy
 from aicore_bulk._routing import Routed, route_items
 from aicore_bulk._selection import Selection, select_statuses
 from aicore_bulk._stop_wait import StopWait
-from aicore_bulk._transitions import Goal, ItemState
+from aicore_bulk._transitions import Goal, ItemState, at_final_read
 from aicore_bulk._transport import Transport
 from aicore_bulk._version import __version__
 
@@ -114,7 +115,7 @@ class Connection:
         """The AI API of this client's resource group, spoken through ``caller``."""
         return Api(caller, self.base_url, self.resource_group)
 
-    async def selected(self, kind: Kind, selection: Selection) -> AsyncIterator[tuple[str, Status]]:
+    async def selected(self, kind: Kind, selection: Selection) -> AsyncIterator[tuple[str, Seen]]:
         """The items a selection takes, with the status each was listed with."""
         caller = self.caller(listener=None, items=0)
         await self.auth.token(self.transport)
@@ -140,6 +141,7 @@ async def execute(
     listener: Listener | None,
     journal: JournalPath | None,
     labels: Mapping[str, str] | None = None,
+    include_running: bool = False,
 ) -> Report:
     """Stop or delete ``ids``: the whole run, from intake to report."""
     run_id, started_at = _new_run_id(connection.clock)
@@ -163,6 +165,7 @@ async def execute(
             interrupt=interrupt,
             listener=listener,
             journal=journal,
+            include_running=include_running,
         )
 
 
@@ -176,6 +179,7 @@ async def _execute(
     interrupt: anyio.Event | None,
     listener: Listener | None,
     journal: JournalPath | None,
+    include_running: bool,
 ) -> Report:
     kind, target = info.kind, info.target
     started = connection.clock.monotonic()
@@ -183,9 +187,8 @@ async def _execute(
         Journal.check_new(journal)
     _log_start(info, f"{_VERBS[target][1]} {kind}")
     states, duplicates, listed = await intake_states(ids, connection, kind)
-    run = await Run.prepare(
-        connection, Goal(kind, target), states, listener=listener, statuses_known=listed
-    )
+    goal = Goal(kind, target, include_running)
+    run = await Run.prepare(connection, goal, states, listener=listener, statuses_known=listed)
     routed = run.route()
     if confirm is not None:
         plan = run.plan(routed, duplicates=duplicates)
@@ -208,6 +211,7 @@ async def _execute(
                 duplicates=duplicates,
                 plan={route.value: n for route, n in routed.counts.items()},
                 run=info,
+                include_running=include_running,
             ),
             states,
             (run.book.record(i) for i, state in states.items() if state.outcome),
@@ -224,7 +228,13 @@ async def _execute(
 
 
 async def dry_run(
-    connection: Connection, kind: Kind, ids: Ids, target: Target, *, listener: Listener | None
+    connection: Connection,
+    kind: Kind,
+    ids: Ids,
+    target: Target,
+    *,
+    listener: Listener | None,
+    include_running: bool = False,
 ) -> Plan:
     """What :func:`execute` would do, learned by reading only."""
     run_id, _ = _new_run_id(connection.clock)
@@ -241,9 +251,8 @@ async def dry_run(
             resource_group=connection.resource_group,
         )
         states, duplicates, listed = await intake_states(ids, connection, kind)
-        run = await Run.prepare(
-            connection, Goal(kind, target), states, listener=listener, statuses_known=listed
-        )
+        goal = Goal(kind, target, include_running)
+        run = await Run.prepare(connection, goal, states, listener=listener, statuses_known=listed)
         return run.plan(run.route(), duplicates=duplicates)
 
 
@@ -325,9 +334,8 @@ async def _resume(
             f"{plural(len(still_open), 'item')} still open, "
             f"{len(recorded) - len(still_open):,} settled earlier",
         )
-        run = await Run.prepare(
-            connection, Goal(record.kind, record.target), still_open, listener=listener
-        )
+        goal = Goal(record.kind, record.target, record.include_running)
+        run = await Run.prepare(connection, goal, still_open, listener=listener)
         run.book.journal = book
         routed = run.route()
         run.book.write_journal()
@@ -469,7 +477,20 @@ class Run:
     async def dispatch(
         self, routed: Routed, *, deadline: float | None, interrupt: anyio.Event | None
     ) -> bool:
-        """Send the changes under the deadline and the interrupt; True when interrupted."""
+        """Send the changes under the deadline and the interrupt; True when interrupted.
+
+        Then, unless interrupted, one final read of the items left ``unknown``, within the
+        deadline (see :meth:`read_doubts`).
+        """
+        self.book.hold_doubts()
+        try:
+            return await self._dispatch(routed, deadline=deadline, interrupt=interrupt)
+        finally:
+            self.book.release_doubts()
+
+    async def _dispatch(
+        self, routed: Routed, *, deadline: float | None, interrupt: anyio.Event | None
+    ) -> bool:
         clock, dispatcher = self.connection.clock, self.dispatcher
         try:
             with anyio.CancelScope() as scope:
@@ -479,6 +500,8 @@ class Run:
                     if interrupt is not None:
                         side.start_soon(self._interrupt_when, interrupt, scope)
                     await dispatcher.dispatch(routed)
+                    if interrupt is None or not interrupt.is_set():
+                        await self.read_doubts()
                     side.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             # The run as a whole broke after changes began (say, the token endpoint stopped
@@ -511,6 +534,28 @@ class Run:
             mutating_requests=counters.mutating,
         )
         return False
+
+    async def read_doubts(self) -> None:
+        """Read the items left ``unknown`` once more, the cheapest way, and settle each by it.
+
+        One round (a list of the group, or a GET per item, whichever costs fewer requests),
+        retried as any read within what is left of the run's retry budget: a run against a
+        dead server still ends promptly. An item whose read fails stays ``unknown``: the
+        service cannot be reached.
+        """
+        doubts = self.book.doubts()
+        if not doubts:
+            return
+        try:
+            reads: dict[str, Read] = await self.reader.read(doubts)
+        except BulkError:
+            return  # nothing could be read: every one of them stays unknown
+        items = self.book.items
+        for item_id in doubts:
+            read = reads[item_id]
+            if not isinstance(read, Failure):
+                self.book.reconsider(item_id, *at_final_read(self.goal, items[item_id], read))
+        self.book.write_journal()
 
     async def _interrupt_when(self, interrupt: anyio.Event, scope: anyio.CancelScope) -> None:
         """On interruption: send nothing new, give requests in flight a grace period, stop."""

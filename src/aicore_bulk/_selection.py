@@ -9,9 +9,9 @@ from typing import Any, Final, Literal, cast
 
 import attrs
 
-from aicore_bulk._api import Api
+from aicore_bulk._api import Api, seen_in
 from aicore_bulk._errors import InputError
-from aicore_bulk._models import ID_PATTERN, STATUS_BY_VALUE, Kind, Status
+from aicore_bulk._models import ID_PATTERN, STATUS_BY_VALUE, Kind, Seen, Status
 
 AgeField = Literal["created", "completion"]
 
@@ -149,7 +149,7 @@ async def select_statuses(
     *,
     page_size: int,
     now: Callable[[], float],
-) -> AsyncIterator[tuple[str, Status]]:
+) -> AsyncIterator[tuple[str, Seen]]:
     """The items the selection takes and the status each was listed with, page by page.
 
     One page is in memory at a time. The statuses let a run skip reading them all again.
@@ -170,11 +170,13 @@ async def select_statuses(
             status=status,
             page_size=page_size,
             filters=filters,
-            full=selection.age_field == "completion" and cutoff is not None,
+            # Whole resources: their targetStatus tells a deletion already scheduled.
+            full=True,
         ):
             for entry in page:
-                if cutoff is None or _older(entry.get(field), cutoff):
-                    yield entry["id"], STATUS_BY_VALUE[entry["status"]]
+                seen = seen_in(entry)  # not None: the list left out entries without a status
+                if seen is not None and (cutoff is None or _older(entry.get(field), cutoff)):
+                    yield entry["id"], seen
 
 
 def _older(stamp: object, cutoff: float) -> bool:

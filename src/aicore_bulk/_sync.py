@@ -35,17 +35,24 @@ def delete_sync(
     options: RunOptions | None = None,
     listener: Listener | None = None,
     deadline: float | None = None,
+    include_running: bool = False,
 ) -> Report:
     """Delete ``ids`` (IDs or a :class:`Selection`) from synchronous code.
 
     See :meth:`BulkClient.delete`.
 
     ``profile`` and ``resource_group`` override what :meth:`BulkClient.from_env` reads;
-    ``limits``, ``retry``, ``options`` and ``listener`` go to the client.
+    ``limits``, ``retry``, ``options`` and ``listener`` go to the client. PENDING and RUNNING
+    deployments serve traffic: they are stopped only with ``include_running=True``.
     """
     client = _client(profile, resource_group, limits, retry, options, listener)
     return _run(
-        _with(client, lambda: client.delete(kind, _ids(client, kind, ids), deadline=deadline))
+        _with(
+            client,
+            lambda: client.delete(
+                kind, _ids(client, kind, ids), deadline=deadline, include_running=include_running
+            ),
+        )
     )
 
 
@@ -60,11 +67,17 @@ def stop_sync(
     options: RunOptions | None = None,
     listener: Listener | None = None,
     deadline: float | None = None,
+    include_running: bool = False,
 ) -> Report:
     """Stop ``ids`` from synchronous code; the arguments are those of :func:`delete_sync`."""
     client = _client(profile, resource_group, limits, retry, options, listener)
     return _run(
-        _with(client, lambda: client.stop(kind, _ids(client, kind, ids), deadline=deadline))
+        _with(
+            client,
+            lambda: client.stop(
+                kind, _ids(client, kind, ids), deadline=deadline, include_running=include_running
+            ),
+        )
     )
 
 
@@ -76,10 +89,18 @@ def plan_sync(
     profile: str | None = None,
     resource_group: str | None = None,
     listener: Listener | None = None,
+    include_running: bool = False,
 ) -> Plan:
     """A dry run from synchronous code; see :meth:`BulkClient.plan`."""
     client = _client(profile, resource_group, None, None, None, listener)
-    return _run(_with(client, lambda: client.plan(kind, _ids(client, kind, ids), target=target)))
+    return _run(
+        _with(
+            client,
+            lambda: client.plan(
+                kind, _ids(client, kind, ids), target=target, include_running=include_running
+            ),
+        )
+    )
 
 
 def _client(

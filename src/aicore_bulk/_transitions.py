@@ -9,6 +9,8 @@ a fresh read, a look at the STOPPING items, the end of the run) and returns an *
 * :data:`WAIT`: wait for it to leave STOPPING;
 * ``None``: nothing to do (already settled, or still waiting).
 
+:func:`at_final_read` is the last word on an item still in doubt when the run is over.
+
 No I/O and no clock: time comes in as numbers. The only thing a function changes is the
 item's own state (its flags and counters), so every rule is a table test away.
 
@@ -26,11 +28,13 @@ from aicore_bulk._models import (
     KINDS,
     SETTLED_ROUTES,
     STOPPABLE,
+    Deleting,
     ItemAnswer,
     Kind,
     Op,
     Outcome,
     Route,
+    Seen,
     Status,
     Target,
     deletable,
@@ -52,18 +56,20 @@ SETTLED_OUTCOME: Final = {
     Route.UNCHANGED: Outcome.UNCHANGED,
     Route.ABSENT: Outcome.ALREADY_ABSENT,
     Route.SKIP: Outcome.SKIPPED,
+    Route.DELETING: Outcome.ALREADY_DELETING,
 }
 _GONE_AFTER_OUR_DELETE: Final = "gone after our unconfirmed delete"
 #: Why an interrupted run skipped an item: no request ever carried it.
 NOT_SENT: Final = "interrupted before sending"
+_SCHEDULED_AFTER_OUR_DELETE: Final = "deletion scheduled after our unconfirmed delete"
 
-UNCONFIRMED, DELETE_UNSURE, STOPPED_BY_US, IN_FLIGHT = 1, 2, 4, 8
+UNCONFIRMED, DELETE_UNSURE, STOPPED_BY_US, IN_FLIGHT, DELETING = 1, 2, 4, 8, 16
 
 
 class ItemState:
     """Everything a run knows about one item.
 
-    A million of these live at once, so they are kept small: four flags share one int, and
+    A million of these live at once, so they are kept small: five flags share one int, and
     what few items need (re-reads, 429s, a stop wait) lives in a side object made on demand.
     """
 
@@ -96,7 +102,7 @@ class ItemState:
     EARLIER_CHANGES: ClassVar[int] = UNCONFIRMED | STOPPED_BY_US
 
     def __repr__(self) -> str:
-        return f"<ItemState {self.status} {self.route} {self.outcome} flags={self.flags:04b}>"
+        return f"<ItemState {self.status} {self.route} {self.outcome} flags={self.flags:05b}>"
 
     def _flag(self, bit: int) -> bool:
         return bool(self.flags & bit)
@@ -141,6 +147,23 @@ class ItemState:
         self._set(IN_FLIGHT, value)
 
     @property
+    def deleting(self) -> bool:
+        """A read showed its deletion already scheduled (``targetStatus: DELETED``)."""
+        return self._flag(DELETING)
+
+    def take(self, seen: Seen) -> None:
+        """A read's news: the status, and whether its deletion is already scheduled.
+
+        A scheduled deletion is not undone, so the flag stays once a read has shown it (a
+        later read that does not carry ``targetStatus`` says nothing about it).
+        """
+        if isinstance(seen, Deleting):
+            self.status = seen.status
+            self.flags |= DELETING
+        else:
+            self.status = seen
+
+    @property
     def rare(self) -> Rare:
         """Counters few items ever need, made on first use."""
         if self._rare is None:
@@ -152,16 +175,35 @@ class ItemState:
         """When the item started waiting for STOPPING to pass (None: never)."""
         return self._rare.waiting_since if self._rare is not None else None
 
+    def forget_status(self) -> None:
+        """The status no longer holds (the item left STOPPING, or is gone).
+
+        ``status`` becomes None, which forbids no change (see :func:`still_allowed`); the
+        report still shows the status we saw last (:attr:`last_seen`).
+        """
+        if self.status is not None:
+            self.rare.last_status = self.status
+            self.status = None
+
+    @property
+    def last_seen(self) -> Status | None:
+        """The last status we saw, for the report (None: never seen)."""
+        if self.status is not None or self._rare is None:
+            return self.status
+        return self._rare.last_status
+
 
 class Rare:
     """Counters few items need (a plain class: made for every item that waits for a stop)."""
 
-    __slots__ = ("rereads", "throttles", "waiting_since")
+    __slots__ = ("last_status", "rereads", "throttles", "waiting_since")
 
     def __init__(self) -> None:
         self.rereads = 0
         self.throttles = 0
         self.waiting_since: float | None = None
+        #: The status seen before :meth:`ItemState.forget_status`, for the report.
+        self.last_status: Status | None = None
 
 
 # The actions.
@@ -207,19 +249,41 @@ class Goal(NamedTuple):
 
     kind: Kind
     target: Target
+    #: PENDING and RUNNING deployments may be stopped (they serve traffic: only when asked).
+    include_running: bool = False
+
+    def decide(self, status: Status | None, *, deleting: bool = False) -> tuple[Route, str | None]:
+        """The route this run gives an item in ``status``, and why when nothing is sent."""
+        return decide(
+            self.kind,
+            self.target,
+            status,
+            include_running=self.include_running,
+            deleting=deleting,
+        )
 
 
-def still_allowed(kind: Kind, op: Op, status: Status | None) -> bool:
-    """Whether the last status we saw allows this change (None: we have no reason not to)."""
-    return status in _ALLOWED[kind][op.target]
+def still_allowed(goal: Goal, op: Op, state: ItemState) -> bool:
+    """Whether what we last saw of the item allows this change in this run.
+
+    A status of None (not seen, or no longer STOPPING) gives us no reason not to; a deletion
+    already scheduled forbids every change.
+    """
+    if state.flags & DELETING:
+        return False
+    return state.status in _ALLOWED[goal.kind, goal.include_running][op.target]
 
 
 _ALLOWED: Final = {
-    kind: {
-        Target.STOPPED: frozenset({None, *STOPPABLE}),
+    (kind, include_running): {
+        # A serving deployment is stopped only with include_running: the same rule as decide.
+        Target.STOPPED: frozenset(
+            {None, *(STOPPABLE if include_running or kind != "deployments" else ())}
+        ),
         Target.DELETED: frozenset({None, *(s for s in Status if deletable(kind, s))}),
     }
     for kind in KINDS
+    for include_running in (False, True)
 }
 
 
@@ -308,7 +372,7 @@ def _recheck(state: ItemState, op: Op, answer: ItemAnswer) -> Recheck | Settle:
 
 
 def after_read(
-    goal: Goal, state: ItemState, op: Op, answer: ItemAnswer, read: Status | Unreadable | None
+    goal: Goal, state: ItemState, op: Op, answer: ItemAnswer, read: Seen | Unreadable | None
 ) -> Action:
     """A fresh status for an item whose change surprised us (or went stale in the queue).
 
@@ -318,10 +382,14 @@ def after_read(
         return None
     if isinstance(read, Unreadable):
         return _gave_up(state, answer.code, f"{answer.message}; {read.message}")
-    state.status = read
-    if state.unconfirmed and op.target is Target.STOPPED and read is Status.STOPPING:
+    if read is None:
+        state.forget_status()
+    else:
+        state.take(read)
+    status = state.status
+    if state.unconfirmed and op.target is Target.STOPPED and status is Status.STOPPING:
         state.stopped_by_us = True  # our unconfirmed stop did happen
-    route, reason = decide(goal.kind, goal.target, read)
+    route, reason = goal.decide(status, deleting=state.deleting)
     minded = mind_own_changes(goal, state, route)
     if isinstance(minded, Settle):
         return minded
@@ -341,6 +409,9 @@ def mind_own_changes(goal: Goal, state: ItemState, route: Route) -> Route | Sett
     status = state.status
     if status is None and state.delete_unsure:
         return Settle(Outcome.DELETED, None, _GONE_AFTER_OUR_DELETE)
+    if route is Route.DELETING and state.delete_unsure:
+        # Our own delete may be what scheduled it: as with "not found" after it.
+        return Settle(Outcome.DELETED, None, _SCHEDULED_AFTER_OUR_DELETE)
     if state.unconfirmed and not state.delete_unsure and status is Status.STOPPING:
         # After a resume: an unconfirmed change that was no delete was a stop (a delete
         # sets delete_unsure), and the item is STOPPING: our stop did happen.
@@ -369,7 +440,7 @@ def after_look(
     if state.outcome is not None:
         return None
     if still_stopping is False:
-        state.status = None  # no longer STOPPING: nothing we know forbids a delete
+        state.forget_status()  # no longer STOPPING: nothing we know forbids a delete
         return Send(Op(item_id, Target.DELETED))
     if waited >= stop_wait:
         done = "stopped, but " if state.stopped_by_us else ""
@@ -377,6 +448,42 @@ def after_look(
             Outcome.FAILED, None, f"{done}still STOPPING after {stop_wait:g} s; not deleted"
         )
     return None
+
+
+def at_final_read(goal: Goal, state: ItemState, read: Seen | None) -> Settle:
+    """What one fresh read at the end says of an item left ``unknown`` (``read`` None: gone).
+
+    Nothing is sent any more: the item is settled by what it shows, minding our own changes
+    that may have acted unseen. After an unconfirmed delete, "gone" or a deletion scheduled
+    means ``deleted``; after an unconfirmed stop, STOPPING or STOPPED means ``stopped``. An
+    item that still needs the change this run could not confirm is ``failed``: it is there,
+    unchanged, and a new run (or a resume) can finish it.
+    """
+    if read is None:
+        state.forget_status()
+    else:
+        state.take(read)
+    status = state.status
+    if state.unconfirmed and not state.delete_unsure and status in _STOPPED_OR_STOPPING:
+        # The unconfirmed change was a stop (a delete sets delete_unsure), and it did happen.
+        state.stopped_by_us = True
+    route, reason = goal.decide(status, deleting=state.deleting)
+    minded = mind_own_changes(goal, state, route)
+    if isinstance(minded, Settle):
+        return minded
+    if minded in SETTLED_ROUTES:
+        return Settle(SETTLED_OUTCOME[minded], None, reason)
+    if goal.target is Target.DELETED:
+        done = "stopped, not deleted" if state.stopped_by_us else "not deleted"
+    else:
+        done = "not stopped"
+    shown = status.value if status is not None else "not found"
+    return Settle(
+        Outcome.FAILED, state.code, f"{done}: still {shown} at the final read ({state.message})"
+    )
+
+
+_STOPPED_OR_STOPPING: Final = frozenset({Status.STOPPING, Status.STOPPED})
 
 
 def at_end(state: ItemState, reason: str, *, interrupted: bool = False) -> Settle | None:

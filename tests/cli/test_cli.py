@@ -7,7 +7,10 @@ subprocess configured by the same ``AICORE_*`` variables SAP's SDKs read.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -228,6 +231,82 @@ def test_exit_code_1_when_items_are_skipped(cli, sim):
     assert items["unknown-01"]["outcome"] == "skipped"
     assert "cannot be stopped" in items["unknown-01"]["message"]
     assert items["running-01"]["outcome"] == "stopped"
+
+
+def test_a_running_deployment_is_stopped_only_with_include_running(cli, sim):
+    """A RUNNING deployment is skipped naming the flag (exit 1) unless --include-running."""
+    sim.put("deployments", "dep-run1", "RUNNING")
+
+    planned = cli("plan", "delete", "deployments", "dep-run1", "-o", "json", "-q")
+    guarded = cli("delete", "deployments", "dep-run1", "-o", "json", "-q")
+    included = cli("delete", "deployments", "dep-run1", "--include-running", "-o", "json", "-q")
+
+    (plan_item,) = json.loads(planned.stdout)["items"]
+    (skipped,) = json.loads(guarded.stdout)["items"]
+    (deleted,) = json.loads(included.stdout)["items"]
+    assert (planned.returncode, guarded.returncode, included.returncode) == (0, 1, 0)
+    assert plan_item["path"] == "skip"
+    assert "--include-running" in plan_item["reason"]
+    assert skipped["outcome"] == "skipped"
+    assert "--include-running" in skipped["message"]
+    assert deleted["outcome"] == "deleted"
+    assert sim.state("deployments", "dep-run1").deleted
+
+
+def test_items_already_being_deleted_are_planned_and_reported_apart(cli, sim):
+    """An item whose deletion is scheduled is planned as already being deleted and left alone."""
+    sim.store.delete_linger = 600.0  # still listed when the commands read it
+    for n in range(3):
+        sim.put("executions", f"done-{n:04d}", "COMPLETED")
+    sim.store.change("executions", "default", "done-0000", "delete")
+
+    plan = cli("plan", "delete", "executions", "--all", "--no-progress")
+    run = cli("delete", "executions", "--all", "-o", "json", "-q")
+
+    lines = [line.split() for line in plan.stdout.splitlines()]
+    assert ["already", "being", "deleted", "(left", "alone)", "1"] in lines
+    assert ["delete", "now", "2"] in lines
+    outcomes = {i["id"]: i["outcome"] for i in json.loads(run.stdout)["items"]}
+    assert outcomes == {
+        "done-0000": "already_deleting",
+        "done-0001": "deleted",
+        "done-0002": "deleted",
+    }
+    assert (plan.returncode, run.returncode) == (0, 0)
+    assert sim.changes_received("executions", "done-0000") == {"stop": 0, "delete": 0}
+
+
+def test_the_prompt_counts_items_already_being_deleted_apart(server, sim, tmp_path):
+    """In a terminal, the question names the deletes and, apart, those already being deleted."""
+    sim.store.delete_linger = 600.0  # still listed when the command reads it
+    ids = sim.seed("executions", 150, statuses={"DEAD": 1})
+    sim.store.change("executions", "default", ids[0], "delete")
+    controller, terminal = pty.openpty()
+    environment = bare_environment(HOME=str(tmp_path), **server.environment())
+    with subprocess.Popen(
+        [sys.executable, "-m", "aicore_bulk", "delete", "executions", "--all", "--no-progress"],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=environment,
+    ) as process:
+        os.close(terminal)
+        shown = b""
+        while b"[y/N]" not in shown:
+            ready, _, _ = select.select([controller], [], [], 60)
+            assert ready, shown
+            shown += os.read(controller, 4096)
+        os.write(controller, b"n\n")
+        process.wait(timeout=60)
+    os.close(controller)
+
+    question = shown.decode().replace("\r", "")
+    assert (
+        "Delete 149 executions (1 already being deleted are left alone) in resource group default?"
+        in question
+    )
+    assert process.returncode == 3
+    assert sim.statistics().mutating_requests == 0
 
 
 def test_wait_until_deleted_items_are_gone(cli, sim):

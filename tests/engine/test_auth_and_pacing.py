@@ -72,8 +72,8 @@ async def test_a_rate_cap_spaces_requests(make_client, aicore_simulator, aicore_
     assert aicore_clock.slept >= (report.summary.requests - 1) / 4.0 - 1e-6
 
 
-async def test_timeouts_are_reread_resent_then_reported_unknown():
-    """A change that keeps timing out is read again and re-sent a few times, then unknown."""
+async def test_timeouts_are_reread_resent_then_settled_by_a_final_read():
+    """A change that keeps timing out is read again and re-sent a few times, then read once more."""
     from aicore_bulk import BulkClient, RetryPolicy  # noqa: PLC0415
 
     async def handler(request):
@@ -106,8 +106,11 @@ async def test_timeouts_are_reread_resent_then_reported_unknown():
         report = await client.delete("executions", ["e-0001"])
 
     (item,) = report
-    assert item.outcome is Outcome.UNKNOWN
-    assert item.message == "no answer within 30 s (after 1 try)"
+    # The final read shows it still DEAD: the delete did not happen, so it is not unknown.
+    assert item.outcome is Outcome.FAILED
+    assert item.message.startswith(
+        "not deleted: still DEAD at the final read (no answer within 30 s"
+    )
     # The first try and one more after each of the three re-reads; never blindly re-sent.
     assert report.summary.mutating_requests == 4
     assert item.attempts == 4

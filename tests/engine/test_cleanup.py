@@ -84,11 +84,11 @@ async def test_stop_reports_each_status_as_the_contract_says(client, aicore_simu
 
 
 async def test_deployments_never_complete_so_completed_is_not_deletable(client, aicore_simulator):
-    """Deleting deployments follows their own table: running ones are stopped first."""
+    """Deleting deployments follows their own table: running ones are stopped first when asked."""
     aicore_simulator.put("deployments", "dep-run1", "RUNNING")
     aicore_simulator.put("deployments", "dep-dead", "DEAD")
 
-    report = await client.delete("deployments", ["dep-run1", "dep-dead"])
+    report = await client.delete("deployments", ["dep-run1", "dep-dead"], include_running=True)
 
     assert {i.id: i.outcome for i in report} == {
         "dep-run1": Outcome.DELETED,
@@ -142,6 +142,7 @@ async def test_dry_run_sends_no_change(client, aicore_simulator):
         Route.STOP: 0,
         Route.UNCHANGED: 0,
         Route.SKIP: 0,
+        Route.DELETING: 0,
     }
     assert plan.requests == 2
     assert aicore_simulator.statistics().mutating_requests == 0

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
+import anyio
 import pytest
 
-from aicore_bulk import Limits, Outcome, RequestAnswered, RetryPolicy, ServiceError
-from aicore_bulk.testing import Faults, Lifecycle, SimulatorConfig
+from aicore_bulk import (
+    BulkClient,
+    Limits,
+    MockTransport,
+    Outcome,
+    RequestAnswered,
+    Response,
+    RetryPolicy,
+    ServiceError,
+    TransportError,
+)
+from aicore_bulk.testing import Faults, Lifecycle, SimulatorConfig, VirtualClock
 
 MIX = {"COMPLETED": 5, "DEAD": 2, "RUNNING": 2, "STOPPING": 1}
 
@@ -18,7 +31,7 @@ def assert_truthful(report, sim, ids, kind="executions"):
     for item_id, result in results.items():
         state = sim.state(kind, item_id)
         deleted = state is None or state.deleted
-        if result.outcome in {Outcome.DELETED, Outcome.ALREADY_ABSENT}:
+        if result.outcome in {Outcome.DELETED, Outcome.ALREADY_ABSENT, Outcome.ALREADY_DELETING}:
             assert deleted, (item_id, result)
         elif result.outcome is not Outcome.UNKNOWN:
             assert not deleted, (item_id, result)
@@ -155,3 +168,145 @@ async def test_expiring_tokens_are_refreshed(client, aicore_simulator):
 
     assert report.ok
     assert aicore_simulator.statistics().requests["token"] > 1
+
+
+# The final read: items still in doubt at the end are read once more and settled by it.
+
+ITEM = "e-0001"
+#: Tries per read: the re-read after the lost answer fails this many times, then gives up.
+TRIES = 2
+
+
+class InDoubt:
+    """A service that loses the answer to every change and fails the re-read after it.
+
+    The item is then ``unknown`` until the run's final read, which gets ``final``.
+    """
+
+    def __init__(self, status, final, *, clock=None, interrupt=None, hang=False):
+        self.status, self.final = status, final
+        self.clock, self.interrupt, self.hang = clock, interrupt, hang
+        self.changes = 0
+        self.reads_after_change = 0
+
+    async def __call__(self, request):
+        """Answer one request as the story goes."""
+        url = request.url
+        if url.endswith("/oauth/token"):
+            return Response(200, {}, b'{"access_token": "t", "expires_in": 3600}')
+        if url.endswith("/lm/meta"):
+            meta = {"aiApi": {"capabilities": {"bulkUpdates": {"executions": True}}}}
+            return Response(200, {}, json.dumps(meta).encode())
+        if url.endswith("/$count"):
+            return Response(200, {}, b"1")
+        if request.method == "GET" and not self.changes:
+            return Response(200, {}, json.dumps({"id": ITEM, "status": self.status}).encode())
+        if request.method == "GET":
+            self.reads_after_change += 1
+            if self.reads_after_change <= TRIES:
+                return Response(500, {}, b"<html>Internal Server Error</html>")
+            if self.hang:
+                await self.clock.sleep(10_000)
+            status, body = self.final
+            return Response(
+                status, {}, body if isinstance(body, bytes) else json.dumps(body).encode()
+            )
+        self.changes += 1  # the change acts (or not) as the final read will show
+        if self.interrupt is not None:
+            self.interrupt.set()
+        raise TransportError("timeout", "no answer within 30 s")
+
+
+def in_doubt_client(service, clock=None):
+    return BulkClient(
+        base_url="https://api.example.com",
+        resource_group="g",
+        auth_url="https://auth.example.com",
+        client_id="c",
+        client_secret="s",
+        transport=MockTransport(service),
+        clock=clock or VirtualClock(),
+        retry=RetryPolicy(attempts=TRIES),
+    )
+
+
+NOT_FOUND = (404, {"error": {"code": "01010020", "message": "Execution not found"}})
+
+
+def shows(status, target=None):
+    resource = {"id": ITEM, "status": status}
+    if target is not None:
+        resource["targetStatus"] = target
+    return (200, resource)
+
+
+@pytest.mark.parametrize(
+    ("run", "before", "final", "outcome", "message"),
+    [
+        ("delete", "DEAD", NOT_FOUND, Outcome.DELETED, "gone after our unconfirmed delete"),
+        (
+            "delete",
+            "DEAD",
+            shows("DEAD", "DELETED"),
+            Outcome.DELETED,
+            "deletion scheduled after our unconfirmed delete",
+        ),
+        ("delete", "DEAD", shows("DEAD"), Outcome.FAILED, "not deleted: still DEAD at the final"),
+        ("stop", "RUNNING", shows("STOPPING"), Outcome.STOPPED, "stopped; now STOPPING"),
+        ("stop", "RUNNING", shows("STOPPED"), Outcome.STOPPED, "stopped; now STOPPED"),
+        ("stop", "RUNNING", shows("RUNNING"), Outcome.FAILED, "not stopped: still RUNNING at"),
+        ("stop", "RUNNING", shows("COMPLETED"), Outcome.UNCHANGED, "already COMPLETED"),
+        ("stop", "RUNNING", NOT_FOUND, Outcome.ALREADY_ABSENT, "not found"),
+        ("delete", "DEAD", (500, b"<html>down</html>"), Outcome.UNKNOWN, "no answer within 30 s"),
+    ],
+    ids=[
+        "delete-then-gone",
+        "delete-then-scheduled",
+        "delete-then-still-there",
+        "stop-then-stopping",
+        "stop-then-stopped",
+        "stop-then-still-running",
+        "stop-then-completed",
+        "stop-then-gone",
+        "final-read-fails-too",
+    ],
+)
+async def test_an_item_in_doubt_is_settled_by_the_final_read(run, before, final, outcome, message):
+    """An item left unknown is read once more at the end and settled by what that read shows."""
+    service = InDoubt(before, final)
+
+    async with in_doubt_client(service) as client:
+        report = await getattr(client, run)("executions", [ITEM])
+
+    (item,) = report
+    assert item.outcome is outcome
+    assert item.message.startswith(message)
+    assert service.changes == 1  # the final read sends nothing
+    assert service.reads_after_change == TRIES + (TRIES if outcome is Outcome.UNKNOWN else 1)
+
+
+async def test_an_interrupted_run_skips_the_final_read():
+    """After an interrupt, items in doubt stay unknown: nothing more is read."""
+    interrupt = anyio.Event()
+    service = InDoubt("DEAD", NOT_FOUND, interrupt=interrupt)
+
+    async with in_doubt_client(service) as client:
+        report = await client.delete("executions", [ITEM], interrupt=interrupt)
+
+    (item,) = report
+    assert report.summary.interrupted
+    assert item.outcome is Outcome.UNKNOWN
+    assert service.reads_after_change == 0
+
+
+async def test_the_final_read_ends_at_the_deadline():
+    """A final read that never answers is cut off at the run's deadline; the item stays unknown."""
+    clock = VirtualClock()
+    service = InDoubt("DEAD", NOT_FOUND, clock=clock, hang=True)
+
+    async with in_doubt_client(service, clock) as client:
+        report = await client.delete("executions", [ITEM], deadline=120.0)
+
+    (item,) = report
+    assert item.outcome is Outcome.UNKNOWN
+    assert report.summary.seconds < 200

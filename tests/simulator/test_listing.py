@@ -218,3 +218,17 @@ async def test_unfiltered_pages_after_deletes_still_hide_expired_items(
     assert lingering["count"] == 30
     assert after["count"] == 20
     assert [r["id"] for r in after["resources"]] == ids[15:20]
+
+
+async def test_a_deleted_item_lingers_with_target_status_deleted_in_full_reads(api, tenant):
+    """A lingering deleted item shows targetStatus DELETED when read whole, not with $select."""
+    await api.bulk("executions", [{"id": "exec-0002", "targetStatus": "DELETED"}])
+
+    _, full, _ = await api.call("GET", "/lm/executions")
+    _, trimmed, _ = await api.call("GET", "/lm/executions", params={"$select": "status"})
+    _, one, _ = await api.call("GET", "/lm/executions/exec-0002")
+
+    lingering = {r["id"]: r for r in full["resources"]}["exec-0002"]
+    assert (lingering["status"], lingering["targetStatus"]) == ("COMPLETED", "DELETED")
+    assert "targetStatus" not in {r["id"]: r for r in trimmed["resources"]}["exec-0002"]
+    assert (one["status"], one["targetStatus"]) == ("COMPLETED", "DELETED")

@@ -78,7 +78,7 @@ async def clean_up(ids: list[str]) -> Report:
         assert outcome.ok or route is Route.SKIP
         left: set[str] = await client.wait_gone("executions", ids, within=60.0)
         assert not left
-        return await client.stop("deployments", iter(ids))
+        return await client.stop("deployments", iter(ids), include_running=True)
 
 
 async def simulate() -> None:
@@ -104,7 +104,7 @@ def from_plain_python(ids: list[str]) -> None:
     report: Report = aicore_bulk.delete_sync(
         "executions", ids, resource_group="team-a", options=RunOptions(grace=1.0)
     )
-    plan: Plan = aicore_bulk.plan_sync("executions", ids, target="STOPPED")
+    plan: Plan = aicore_bulk.plan_sync("deployments", ids, target="STOPPED", include_running=True)
     old = Selection(
         statuses=["COMPLETED", Status.DEAD],
         older_than=timedelta(days=30),
@@ -117,6 +117,7 @@ def from_plain_python(ids: list[str]) -> None:
     assert report.ok
     assert plan.requests >= 0
     assert record.kind == "executions"
+    assert record.include_running in {True, False}
     assert aicore_bulk.is_valid_id("aa97b177")
     system: Clock = SystemClock()
     assert system.monotonic() >= 0

@@ -193,6 +193,12 @@ def _add_run_options(
             "PATH' can finish the run after a kill or a crash",
         )
     safety.add_argument(
+        "--include-running",
+        action="store_true",
+        help="also stop PENDING and RUNNING deployments (they serve traffic; without this "
+        "flag they are skipped); executions need no flag",
+    )
+    safety.add_argument(
         "--max-items",
         type=t.count,
         metavar="N",

@@ -91,6 +91,8 @@ def _run_args(kind: str, args: argparse.Namespace) -> argparse.Namespace:
         concurrency=16,
         rate=None,
         command="delete",
+        # A demo tenant's running deployments are part of the cleanup it shows.
+        include_running=True,
     )
 
 

@@ -15,6 +15,7 @@ _PATH_LABELS: Final = {
     Route.UNCHANGED: "unchanged (already there)",
     Route.ABSENT: "not found",
     Route.SKIP: "skip (the rules forbid it)",
+    Route.DELETING: "already being deleted (left alone)",
 }
 _FAILURES_SHOWN: Final = 10
 

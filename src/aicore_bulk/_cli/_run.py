@@ -145,7 +145,9 @@ async def run_with(
 
     try:
         if args.dry_run:
-            plan = await client.plan(kind, ids, target=target, listener=listen)
+            plan = await client.plan(
+                kind, ids, target=target, listener=listen, include_running=args.include_running
+            )
             progress.close()
             return _print_plan(plan, args, group=group, latency=latency.mean, human=human)
         run_call = client.delete if target is Target.DELETED else client.stop
@@ -161,6 +163,7 @@ async def run_with(
                 ),
                 journal=getattr(args, "journal", None),
                 labels=labels,
+                include_running=args.include_running,
             )
         progress.close()
     except _Ended as ended:
@@ -322,6 +325,9 @@ def _question(plan: Plan, changing: int, *, group: str) -> str:
     if running:
         are = "is" if running == 1 else "are"
         first = f" ({running:,} {are} running or pending and will be stopped first)"
+    deleting = plan.paths[Route.DELETING]
+    if deleting:
+        first += f" ({deleting:,} already being deleted are left alone)"
     return (
         f"\nDelete {_count(changing, plan.kind)}{first} in resource group {group}? "
         "This cannot be undone. [y/N] "
@@ -487,6 +493,8 @@ def _labels(args: argparse.Namespace) -> dict[str, str]:
         labels["ids_file"] = args.ids_file
     if args.max_items is not None:
         labels["max_items"] = str(args.max_items)
+    if getattr(args, "include_running", False):
+        labels["include_running"] = "yes"
     return labels
 
 
