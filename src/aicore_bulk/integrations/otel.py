@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import Token
 from typing import Final, Literal
@@ -308,6 +308,8 @@ class InstrumentedClient:
         interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
         journal: JournalPath | None = None,
+        labels: Mapping[str, str] | None = None,
+        include_running: bool = False,
     ) -> Report:
         """:meth:`BulkClient.delete <aicore_bulk.BulkClient.delete>`, traced."""
         with self._run("delete", kind, Target.DELETED) as run:
@@ -319,6 +321,8 @@ class InstrumentedClient:
                 interrupt=interrupt,
                 listener=_both(run, listener),
                 journal=journal,
+                labels=labels,
+                include_running=include_running,
             )
             run.record(report)
             return report
@@ -333,6 +337,8 @@ class InstrumentedClient:
         interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
         journal: JournalPath | None = None,
+        labels: Mapping[str, str] | None = None,
+        include_running: bool = False,
     ) -> Report:
         """:meth:`BulkClient.stop <aicore_bulk.BulkClient.stop>`, traced."""
         with self._run("stop", kind, Target.STOPPED) as run:
@@ -344,6 +350,8 @@ class InstrumentedClient:
                 interrupt=interrupt,
                 listener=_both(run, listener),
                 journal=journal,
+                labels=labels,
+                include_running=include_running,
             )
             run.record(report)
             return report
@@ -355,10 +363,17 @@ class InstrumentedClient:
         *,
         target: Literal["DELETED", "STOPPED"] | Target = "DELETED",
         listener: Listener | None = None,
+        include_running: bool = False,
     ) -> Plan:
         """:meth:`BulkClient.plan <aicore_bulk.BulkClient.plan>`, traced."""
         with self._run("plan", kind, None) as run:
-            plan = await self.client.plan(kind, ids, target=target, listener=_both(run, listener))
+            plan = await self.client.plan(
+                kind,
+                ids,
+                target=target,
+                listener=_both(run, listener),
+                include_running=include_running,
+            )
             run.record(plan)
             return plan
 
@@ -369,6 +384,7 @@ class InstrumentedClient:
         deadline: float | None = None,
         interrupt: anyio.Event | None = None,
         listener: Listener | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> Report:
         """:meth:`BulkClient.resume <aicore_bulk.BulkClient.resume>`, traced."""
         try:
@@ -379,7 +395,11 @@ class InstrumentedClient:
             kind, target = record.kind, record.target
         with self._run("resume", kind, target) as run:
             report = await self.client.resume(
-                journal, deadline=deadline, interrupt=interrupt, listener=_both(run, listener)
+                journal,
+                deadline=deadline,
+                interrupt=interrupt,
+                listener=_both(run, listener),
+                labels=labels,
             )
             run.record(report)
             return report
