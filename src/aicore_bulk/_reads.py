@@ -67,13 +67,23 @@ class StatusReader:
     async def read(self, ids: Iterable[str]) -> dict[str, Read]:
         """Statuses of ``ids`` by the cheaper way: list the whole group, or read each.
 
-        An item the list does not show does not exist (here): its status is None.
+        An item neither listed nor found by a single read does not exist (here): None.
         """
         wanted = list(ids)
-        if self._cheaper_to_list(len(wanted)):
-            found: dict[str, Read] = dict.fromkeys(wanted)
-            await self._list_into_items(found)
-            return found
+        if not self._cheaper_to_list(len(wanted)):
+            return await self._read_each(wanted)
+        found: dict[str, Read] = dict.fromkeys(wanted)
+        await self._list_into_items(found)
+        if self.group_size > min(self.page_size, FULL_PAGE_SIZE):
+            # This read comes while (or after) the run changes items: deleted items are purged
+            # meanwhile and shift the pages, so an item can slip between two pages and look
+            # gone. A listed status is true; an item the list missed is read by itself.
+            missed = [item_id for item_id, read in found.items() if read is None]
+            found.update(await self._read_each(missed))
+        return found
+
+    async def _read_each(self, ids: list[str]) -> dict[str, Read]:
+        """One ``GET`` per item, all at once (the caller's limiter paces them)."""
         results: dict[str, Read] = {}
         errors: list[BulkError] = []
 
@@ -84,7 +94,7 @@ class StatusReader:
                 errors.append(error)
 
         async with anyio.create_task_group() as group:
-            for item_id in wanted:
+            for item_id in ids:
                 group.start_soon(read_one, item_id)
         if errors:
             raise errors[0]
