@@ -20,6 +20,8 @@ OWN_RULES = {
     "_cli": ("aicore_bulk", "aicore_bulk.testing"),
     # The simulator follows the contract, not our client: it shares only the clock.
     "_simulator": ("aicore_bulk._clock",),
+    # Prefect and Airflow adapters are users of the library too: public names only.
+    "integrations": ("aicore_bulk",),
 }
 
 
@@ -34,7 +36,7 @@ def layer_table() -> dict[str, int]:
         if row.group(1) is not None:
             current = int(row.group(1))
         for name in re.findall(r"``(\w+)``", row.group(2)):
-            if name.startswith("_") or name == "testing":
+            if name.startswith("_") or name in {"testing", "integrations"}:
                 layers[name] = current
     return layers
 

@@ -16,7 +16,7 @@ keeps aiohttp in ``_transport`` and the simulator, and backoff in ``_retry``.
 |   | ``_dispatcher`` (sends the changes) |
 | 3 | ``_intake``, ``_run`` (one run, in order), ``_client`` (``BulkClient``), ``_sync`` |
 | 4 | ``_cli`` (public API only), ``testing``; the simulator (``_simulator``) imports no |
-|   | client code, only the clock |
+|   | client code, only the clock; ``integrations`` (public API only; each needs its extra) |
 
 Data flows one way: selection -> statuses -> routes -> changes -> per-item results ->
 report; events flow out to listeners.
