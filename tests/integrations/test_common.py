@@ -242,11 +242,15 @@ def test_a_connection_can_carry_a_whole_service_key_and_its_resource_group(sim, 
     assert len(report) == 2
 
 
-def test_the_resource_group_argument_wins_over_the_connection(sim, server, log):
+@pytest.mark.parametrize("with_key", [False, True], ids=["fields", "service-key"])
+def test_the_resource_group_argument_wins_over_the_connection(sim, server, log, with_key):
     """resource_group given to the task beats the one in the connection's extra."""
     seed_old_and_new(sim, group="team-b", n=1)
     job = make_job("delete", "executions", ids=["old-team-b-0"])
     connection = connection_of(server, resource_group="team-a")
+    if with_key:
+        extra = {**server.service_key(), "resource_group": "team-a"}
+        connection = {"host": None, "login": None, "password": None, "extra": extra}
 
     report, group = run(
         job, lambda: client_from_connection(**connection, resource_group="team-b"), log=log

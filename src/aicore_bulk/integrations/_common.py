@@ -230,7 +230,9 @@ def client_from_connection(
             in conflict (the message never holds a secret).
     """
     fields = dict(extra)
-    group = resource_group or fields.pop("resource_group", None)
+    # Beside a service key's fields, never inside the key it hands on.
+    group = fields.pop("resource_group", None)
+    group = resource_group or group
     environ: dict[str, str] = {}
     if "clientid" in fields:
         environ["AICORE_SERVICE_KEY"] = json.dumps(fields)
