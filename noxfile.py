@@ -133,7 +133,7 @@ def reliability(session: nox.Session) -> None:
 @nox.session(name="integrations-prefect")
 def integrations_prefect(session: nox.Session) -> None:
     """Run Prefect 3 flows with the Prefect tasks against the simulator (about a minute)."""
-    session.install("-e", ".[test,prefect]")
+    session.install("-e", ".[test,lint,prefect]")
     _integration_tests(session, "prefect")
 
 
@@ -141,7 +141,7 @@ def integrations_prefect(session: nox.Session) -> None:
 def integrations_airflow(session: nox.Session) -> None:
     """Run Airflow 3 DAGs with the operator against the simulator (about a minute)."""
     # The extra brings only the task SDK, all a worker needs; dag.test() needs Airflow itself.
-    session.install("-e", ".[test,airflow]", "apache-airflow>=3.3")
+    session.install("-e", ".[test,lint,airflow]", "apache-airflow>=3.3")
     _integration_tests(session, "airflow")
 
 
@@ -152,9 +152,11 @@ def integrations(session: nox.Session) -> None:
 
 
 def _integration_tests(session: nox.Session, framework: str) -> None:
-    """Run ``tests/integrations`` and hold the framework's adapter to full coverage."""
+    """Type-check against the framework, run ``tests/integrations``, require full coverage."""
     # An import error here fails the session; in pytest it would only skip the tests.
     session.run("python", "-c", f"import aicore_bulk.integrations.{framework}")
+    # nox -s typing sees the framework as Any; here mypy checks our calls against its types.
+    session.run("mypy")
     env = {"COVERAGE_FILE": str(Path(session.create_tmp()) / ".coverage")}
     session.run("coverage", "erase", env=env)
     session.run(

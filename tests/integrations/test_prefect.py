@@ -186,8 +186,9 @@ def test_the_plan_task_returns_the_plan_and_changes_nothing(harness, sim, server
 
 
 async def test_an_async_flow_can_call_the_tasks_directly(harness, sim, server):
-    """A sync task called in an async flow runs its own loop in a thread, and works."""
+    """A sync task called in an async flow runs its own loop in a thread, Secret included."""
     seed(sim, old=2, new=0)
+    await Secret(value=server.service_key()).asave("aicore-key-async", overwrite=True)
     # Prefect's own client leaves a socket to its API server open when an async flow's loop
     # ends (an async flow with no task in it does too): ignore that socket, and only it.
     api = urlsplit(PREFECT_API_URL.value())
@@ -199,7 +200,12 @@ async def test_an_async_flow_can_call_the_tasks_directly(harness, sim, server):
 
     @flow
     async def cleanup() -> dict:
-        return delete("executions", selection={"statuses": [Status.COMPLETED.value]})
+        return delete(
+            "executions",
+            selection={"statuses": [Status.COMPLETED.value]},
+            service_key_secret="aicore-key-async",
+            resource_group="default",
+        )
 
     report = await cleanup()
 

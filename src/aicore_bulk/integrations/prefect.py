@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from prefect import get_run_logger, task
 from prefect.blocks.system import Secret
@@ -154,7 +154,9 @@ def _run(
             return client_from_environment(resource_group=resource_group, profile=profile)
 
     else:
-        key = Secret.load(secret).get()
+        # load() is typed for async callers too; a sync task always gets the block itself
+        # (an async flow's loop thread included: Prefect dispatches on its own context).
+        key = cast("Secret[Any]", Secret.load(secret)).get()
         group = resource_group or os.environ.get("AICORE_RESOURCE_GROUP")
 
         def client() -> BulkClient:
