@@ -132,14 +132,14 @@ def reliability(session: nox.Session) -> None:
 
 @nox.session(name="integrations-prefect")
 def integrations_prefect(session: nox.Session) -> None:
-    """Run Prefect 3 flows with the Prefect tasks against the simulator (about a minute)."""
+    """Run Prefect 3 flows with the Prefect tasks against the simulator (about two minutes)."""
     session.install("-e", ".[test,lint,prefect]")
     _integration_tests(session, "prefect")
 
 
 @nox.session(name="integrations-airflow")
 def integrations_airflow(session: nox.Session) -> None:
-    """Run Airflow 3 DAGs with the operator against the simulator (about a minute)."""
+    """Run Airflow 3 DAGs with the operator against the simulator (about two minutes)."""
     # The extra brings only the task SDK, all a worker needs; dag.test() needs Airflow itself.
     session.install("-e", ".[test,lint,airflow]", "apache-airflow>=3.3")
     _integration_tests(session, "airflow")
