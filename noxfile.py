@@ -153,11 +153,18 @@ def integrations(session: nox.Session) -> None:
 
 def _integration_tests(session: nox.Session, framework: str) -> None:
     """Type-check against the framework, run ``tests/integrations``, require full coverage."""
+    tmp = Path(session.create_tmp()).resolve()  # Airflow wants an absolute SQLite path
+    env = {
+        "COVERAGE_FILE": str(tmp / ".coverage"),
+        # Both write to their home as soon as they are imported: not to the user's.
+        "AIRFLOW_HOME": str(tmp / "airflow"),
+        "PREFECT_HOME": str(tmp / "prefect"),
+        "DO_NOT_TRACK": "1",
+    }
     # An import error here fails the session; in pytest it would only skip the tests.
-    session.run("python", "-c", f"import aicore_bulk.integrations.{framework}")
+    session.run("python", "-c", f"import aicore_bulk.integrations.{framework}", env=env)
     # nox -s typing sees the framework as Any; here mypy checks our calls against its types.
-    session.run("mypy")
-    env = {"COVERAGE_FILE": str(Path(session.create_tmp()) / ".coverage")}
+    session.run("mypy", env=env)
     session.run("coverage", "erase", env=env)
     session.run(
         "coverage",
