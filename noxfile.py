@@ -3,7 +3,8 @@
 ``nox -s otel`` runs the OpenTelemetry integration's tests with its extra installed,
 ``nox -s lowest`` runs the suite on the lowest versions pyproject.toml allows,
 ``nox -s package`` builds and checks the distributions and runs the demo from the wheel,
-``nox -s reliability`` runs the chaos and kill-and-resume tests at full size.
+``nox -s reliability`` runs the chaos and kill-and-resume tests at full size,
+``nox -s integrations`` runs Prefect 3 flows and Airflow 3 DAGs against the simulator.
 """
 
 from __future__ import annotations
@@ -152,6 +153,66 @@ def reliability(session: nox.Session) -> None:
             "AICORE_KILL_TRIALS": "20",
             "AICORE_KILL_ITEMS": "20000",
         },
+    )
+
+
+@nox.session(name="integrations-prefect")
+def integrations_prefect(session: nox.Session) -> None:
+    """Run Prefect 3 flows with the Prefect tasks against the simulator (about two minutes)."""
+    session.install("-e", ".[test,lint,prefect]")
+    _integration_tests(session, "prefect")
+
+
+@nox.session(name="integrations-airflow")
+def integrations_airflow(session: nox.Session) -> None:
+    """Run Airflow 3 DAGs with the operator against the simulator (about two minutes)."""
+    # The extra brings only the task SDK, all a worker needs; dag.test() needs Airflow itself.
+    session.install("-e", ".[test,lint,airflow]", "apache-airflow>=3.3")
+    _integration_tests(session, "airflow")
+
+
+@nox.session(python=False, requires=["integrations-prefect", "integrations-airflow"])
+def integrations(session: nox.Session) -> None:
+    """Both orchestrators, each in a venv of its own: they cannot share one (pyproject.toml)."""
+    session.log("Prefect and Airflow integrations passed")
+
+
+def _integration_tests(session: nox.Session, framework: str) -> None:
+    """Type-check against the framework, run ``tests/integrations``, require full coverage."""
+    tmp = Path(session.create_tmp()).resolve()  # Airflow wants an absolute SQLite path
+    env = {
+        "COVERAGE_FILE": str(tmp / ".coverage"),
+        # Both write to their home as soon as they are imported: not to the user's.
+        "AIRFLOW_HOME": str(tmp / "airflow"),
+        "PREFECT_HOME": str(tmp / "prefect"),
+        "DO_NOT_TRACK": "1",
+    }
+    # An import error here fails the session; in pytest it would only skip the tests.
+    session.run("python", "-c", f"import aicore_bulk.integrations.{framework}", env=env)
+    # nox -s typing sees the framework as Any; here mypy checks our calls against its types.
+    session.run("mypy", env=env)
+    session.run("coverage", "erase", env=env)
+    session.run(
+        "coverage",
+        "run",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "tests/integrations",
+        *session.posargs,
+        env=env,
+    )
+    session.run("coverage", "combine", "--quiet", env=env)
+    # --omit replaces the configured one, which leaves the adapters out of the main total.
+    adapter = f"*/aicore_bulk/integrations/{framework}.py"
+    session.run(
+        "coverage",
+        "report",
+        f"--include={adapter}",
+        "--omit=*/tests/*",
+        "--fail-under=100",
+        env=env,
     )
 
 
