@@ -23,6 +23,7 @@ def test_top_level_all_is_pinned():
         "ItemSettled",
         "ItemsFailedError",
         "JournalError",
+        "KeptItem",
         "Kind",
         "Limits",
         "Listener",

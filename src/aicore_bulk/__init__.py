@@ -58,6 +58,7 @@ from aicore_bulk._models import (
 from aicore_bulk._report import (
     ItemResult,
     ItemsFailedError,
+    KeptItem,
     Plan,
     PlannedItem,
     Report,
@@ -93,6 +94,7 @@ __all__ = [
     "ItemSettled",
     "ItemsFailedError",
     "JournalError",
+    "KeptItem",
     "Kind",
     "Limits",
     "Listener",

@@ -31,7 +31,7 @@ from aicore_bulk._run import (
     resume,
     wait_gone,
 )
-from aicore_bulk._selection import Selection
+from aicore_bulk._selection import Retention, Selection
 from aicore_bulk._transport import AiohttpTransport, Transport
 
 
@@ -301,7 +301,10 @@ class BulkClient:
         if not isinstance(selection, Selection):
             raise InputError(f"selection must be a Selection, not {type(selection).__name__}")
         connection = self._connection
-        return SelectedIds(connection, kind, connection.selected(kind, selection))
+        retention = Retention.of(selection)
+        return SelectedIds(
+            connection, kind, connection.selected(kind, selection, retention), retention
+        )
 
     async def wait_gone(self, kind: Kind, ids: Iterable[str], *, within: float) -> set[str]:
         """Wait until none of ``ids`` is listed any more (deleted items linger a while).

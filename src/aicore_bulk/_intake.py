@@ -2,7 +2,7 @@
 
 IDs come as any iterable, any async iterable, or a client's own selection
 (:class:`SelectedIds`), which also brings the status each item was listed with, so that
-the run does not list the group a second time.
+the run does not list the group a second time, and the items its retention kept.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from aicore_bulk._errors import InputError
 from aicore_bulk._gc import collector_paused
 from aicore_bulk._models import Kind, Seen
 from aicore_bulk._planner import check_id, intake, intake_async
+from aicore_bulk._report import KeptItem
+from aicore_bulk._selection import Retention
 from aicore_bulk._transitions import ItemState
 
 if TYPE_CHECKING:  # the connection is the run's; it only identifies the selection's owner
@@ -30,12 +32,25 @@ class SelectedIds(AsyncIterator[str]):
     """
 
     def __init__(
-        self, owner: Connection, kind: Kind, pairs: AsyncIterator[tuple[str, Seen]]
+        self,
+        owner: Connection,
+        kind: Kind,
+        pairs: AsyncIterator[tuple[str, Seen]],
+        retention: Retention | None = None,
     ) -> None:
         self._owner, self._kind, self.pairs = owner, kind, pairs
+        self._retention = retention
         self._started = False
         #: A run took it whole.
         self.used = False
+
+    @property
+    def kept(self) -> tuple[KeptItem, ...]:
+        """The items the selection's ``keep_latest`` kept, each with its reason.
+
+        Known once every ID was taken (empty before, and without ``keep_latest``).
+        """
+        return () if self._retention is None else self._retention.kept
 
     def lists_for(self, owner: Connection, kind: Kind) -> bool:
         """Whether its statuses are this client's and kind's, and none was taken yet."""
@@ -45,6 +60,11 @@ class SelectedIds(AsyncIterator[str]):
         self._started = True
         item_id, _ = await anext(self.pairs)
         return item_id
+
+
+def kept_of(ids: Ids) -> tuple[KeptItem, ...]:
+    """What the selection behind ``ids`` kept (nothing, for IDs given as such)."""
+    return ids.kept if isinstance(ids, SelectedIds) else ()
 
 
 async def intake_states(

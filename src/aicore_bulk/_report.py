@@ -20,7 +20,7 @@ Its JSON form is a contract (the CLI prints it and orchestrators parse it)::
                   "outcomes": {"deleted": 2, "already_absent": 1, ...every outcome...},
                   "requests": 5, "mutating_requests": 2, "retries": 0, "throttled": 0,
                   "duplicates": 1, "seconds": 1.23, "interrupted": false,
-                  "carried_over": 0},
+                  "carried_over": 0, "kept": 0},
       "items": [{"id": "e1", "outcome": "deleted", "code": null, "message": "...",
                  "attempts": 1, "status": "COMPLETED"}, ...]
     }
@@ -31,6 +31,11 @@ resource group, when it started and finished (UTC, from the run's clock), and th
 that shaped it. A resumed run has an ID of its own and names the run it resumes in
 ``resumes``. ``base_url`` never holds credentials. ``labels`` are the caller's own notes
 (the command line records its selection and ``--max-items`` there).
+
+Items a selection keeps (``Selection(keep_latest=N)``) were never chosen for a change: they
+are not in ``items`` (which holds what the run was given) and never count as failures;
+``summary.kept`` counts them, as ``summary.duplicates`` counts repeated IDs, and the plan
+lists each with the reason it is kept (:class:`KeptItem`).
 
 Fields are only ever added, never renamed or removed, within a major version.
 """
@@ -175,6 +180,22 @@ class PlannedItem:
     reason: str | None
 
 
+@attrs.frozen
+class KeptItem:
+    """One item a selection keeps (``keep_latest``), and why: nothing is done to it.
+
+    Attributes:
+        id: The item's ID.
+        status: The status it was listed with.
+        reason: Why it is kept ("one of the 3 newest of configuration cfg-7").
+
+    """
+
+    id: str
+    status: Status | None
+    reason: str
+
+
 def route_counts(counts: Mapping[Route, int]) -> Mapping[Route, int]:
     """Items per route with every route present, read-only (the shape of :attr:`Plan.paths`)."""
     return MappingProxyType({route: counts.get(route, 0) for route in Route})
@@ -189,6 +210,8 @@ class Plan:
             :attr:`Summary.outcomes` counts items per :class:`Outcome`.
         requests: The fewest mutating requests the run needs with no faults.
         reads: Requests this dry run spent reading.
+        kept: The items the selection keeps (``keep_latest``), each with its reason; they
+            are not in ``items`` and no run changes them.
 
     """
 
@@ -199,6 +222,7 @@ class Plan:
     requests: int
     reads: int
     duplicates: int
+    kept: tuple[KeptItem, ...] = ()
 
     def __repr__(self) -> str:
         # One line, however many items: they stay in ``items`` and in the JSON.
@@ -206,6 +230,7 @@ class Plan:
         return (
             f"<Plan {self.kind} {self.target.value}: {plural(len(self.items), 'item')}"
             + (f" ({paths})" if paths else "")
+            + (f", {len(self.kept):,} kept" if self.kept else "")
             + f", {plural(self.requests, 'change request')}, {plural(self.reads, 'read')}>"
         )
 
@@ -221,6 +246,7 @@ class Plan:
                 "requests": self.requests,
                 "reads": self.reads,
                 "duplicates": self.duplicates,
+                "kept": len(self.kept),
             },
             "items": [
                 {
@@ -230,6 +256,10 @@ class Plan:
                     "reason": i.reason,
                 }
                 for i in self.items
+            ],
+            "kept": [
+                {"id": k.id, "status": _STATUS_TEXT[k.status], "reason": k.reason}
+                for k in self.kept
             ],
         }
 
@@ -294,6 +324,8 @@ class Summary:
     interrupted: bool = False
     #: Items a resume took as an earlier session's journal recorded them (sent nothing).
     carried_over: int = 0
+    #: Items the selection kept (``keep_latest``): never chosen, so not in the report's items.
+    kept: int = 0
 
     @property
     def total(self) -> int:
@@ -314,6 +346,7 @@ class Summary:
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
             "carried_over": self.carried_over,
+            "kept": self.kept,
         }
 
 
@@ -359,6 +392,7 @@ class Report:
         seconds: float,
         interrupted: bool = False,
         carried_over: int = 0,
+        kept: int = 0,
         run: RunInfo | None = None,
     ) -> Report:
         """Assemble a report and count its outcomes."""
@@ -373,6 +407,7 @@ class Report:
             seconds=seconds,
             interrupted=interrupted,
             carried_over=carried_over,
+            kept=kept,
         )
         return cls(kind, target, items, summary, run)
 

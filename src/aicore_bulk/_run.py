@@ -42,7 +42,7 @@ from aicore_bulk._clock import Clock
 from aicore_bulk._dispatcher import Dispatcher
 from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
 from aicore_bulk._events import Event, Listener, PhaseDone, PlanReady
-from aicore_bulk._intake import Ids, intake_states
+from aicore_bulk._intake import Ids, intake_states, kept_of
 from aicore_bulk._journal import Journal, RunRecord
 from aicore_bulk._logging import get_logger, log, plural, run_id_set
 from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Seen, Target
@@ -51,6 +51,7 @@ from aicore_bulk._rate import Pacer
 from aicore_bulk._reads import Read, StatusReader, still_listed
 from aicore_bulk._report import (
     ItemResult,
+    KeptItem,
     Plan,
     PlannedItem,
     Report,
@@ -60,7 +61,7 @@ from aicore_bulk._report import (
 )
 from aicore_bulk._retry import RetryBudget, RetryPolicy
 from aicore_bulk._routing import Routed, route_items
-from aicore_bulk._selection import Selection, select_statuses
+from aicore_bulk._selection import Retention, Selection, select_statuses
 from aicore_bulk._stop_wait import StopWait
 from aicore_bulk._transitions import Goal, ItemState, at_final_read
 from aicore_bulk._transport import Transport
@@ -115,7 +116,9 @@ class Connection:
         """The AI API of this client's resource group, spoken through ``caller``."""
         return Api(caller, self.base_url, self.resource_group)
 
-    async def selected(self, kind: Kind, selection: Selection) -> AsyncIterator[tuple[str, Seen]]:
+    async def selected(
+        self, kind: Kind, selection: Selection, retention: Retention | None = None
+    ) -> AsyncIterator[tuple[str, Seen]]:
         """The items a selection takes, with the status each was listed with."""
         caller = self.caller(listener=None, items=0)
         await self.auth.token(self.transport)
@@ -125,6 +128,7 @@ class Connection:
             selection,
             page_size=self.options.page_size,
             now=self.clock.time,
+            retention=retention,
         ):
             yield pair
 
@@ -190,8 +194,9 @@ async def _execute(
     goal = Goal(kind, target, include_running)
     run = await Run.prepare(connection, goal, states, listener=listener, statuses_known=listed)
     routed = run.route()
+    kept = kept_of(ids)
     if confirm is not None:
-        plan = run.plan(routed, duplicates=duplicates)
+        plan = run.plan(routed, duplicates=duplicates, kept=kept)
         asked = connection.clock.monotonic()
         verdict = confirm(plan)
         if inspect.isawaitable(verdict):
@@ -223,7 +228,12 @@ async def _execute(
             run.book.journal.close()
     results = tuple(run.book.take_results())
     return run.report(
-        results, duplicates=duplicates, started=started, interrupted=interrupted, info=info
+        results,
+        duplicates=duplicates,
+        started=started,
+        interrupted=interrupted,
+        info=info,
+        kept=len(kept),
     )
 
 
@@ -253,7 +263,7 @@ async def dry_run(
         states, duplicates, listed = await intake_states(ids, connection, kind)
         goal = Goal(kind, target, include_running)
         run = await Run.prepare(connection, goal, states, listener=listener, statuses_known=listed)
-        return run.plan(run.route(), duplicates=duplicates)
+        return run.plan(run.route(), duplicates=duplicates, kept=kept_of(ids))
 
 
 async def resume(
@@ -454,8 +464,8 @@ class Run:
         )
         return routed
 
-    def plan(self, routed: Routed, *, duplicates: int) -> Plan:
-        """The plan a confirmation or a dry run shows."""
+    def plan(self, routed: Routed, *, duplicates: int, kept: tuple[KeptItem, ...] = ()) -> Plan:
+        """The plan a confirmation or a dry run shows, with what the selection kept."""
         return Plan(
             kind=self.goal.kind,
             target=self.goal.target,
@@ -472,6 +482,7 @@ class Run:
             requests=routed.requests(batch=self.dispatcher.batch_size),
             reads=self.caller.counters.requests,
             duplicates=duplicates,
+            kept=kept,
         )
 
     async def dispatch(
@@ -573,6 +584,7 @@ class Run:
         interrupted: bool,
         info: RunInfo,
         carried_over: int = 0,
+        kept: int = 0,
     ) -> Report:
         """The report of the run, with the caller's counts and the run's audit trail."""
         counters = self.caller.counters
@@ -589,6 +601,7 @@ class Run:
             seconds=clock.monotonic() - started,
             interrupted=interrupted,
             carried_over=carried_over,
+            kept=kept,
             run=attrs.evolve(
                 info,
                 finished_at=dt.datetime.fromtimestamp(clock.time(), dt.UTC),

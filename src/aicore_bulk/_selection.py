@@ -1,8 +1,17 @@
-"""Choosing items by what they are, through the list endpoint, a page at a time."""
+"""Choosing items by what they are, through the list endpoint, a page at a time.
+
+Retention (``keep_latest``) cannot know what to keep until it has seen every item, yet a
+million-item listing must not be held whole. :class:`Retention` keeps, per key, a min-heap of
+the ``keep_latest`` newest items seen so far, as ``(createdAt, ID, status)`` triples: an item
+pushed out of its heap has that many newer ones beside it, so it is selected at once, and
+the listing still streams. When the last page is read, what is left in the heaps is kept.
+Memory is ``keep_latest`` small triples per key, never whole resources.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Final, Literal, cast
@@ -11,9 +20,19 @@ import attrs
 
 from aicore_bulk._api import Api, seen_in
 from aicore_bulk._errors import InputError
-from aicore_bulk._models import ID_PATTERN, STATUS_BY_VALUE, Kind, Seen, Status
+from aicore_bulk._models import ID_PATTERN, STATUS_BY_VALUE, Deleting, Kind, Seen, Status
+from aicore_bulk._report import KeptItem
 
 AgeField = Literal["created", "completion"]
+#: What ``keep_latest`` counts per: the newest N of each configuration, scenario or executable.
+KeepPer = Literal["configuration", "scenario", "executable"]
+
+#: The resource field each grouping reads (a listing of whole resources carries all three).
+_KEY_FIELDS: Final[dict[str, str]] = {
+    "configuration": "configurationId",
+    "scenario": "scenarioId",
+    "executable": "executableId",
+}
 
 _STATUS_NAMES: Final = ", ".join(Status)
 
@@ -101,6 +120,36 @@ def _age_field(_: object, __: attrs.Attribute[Any], value: object) -> None:
         raise InputError("age_field must be 'created' or 'completion'")
 
 
+def _keep_latest(_: object, __: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    # bool is an int: True would quietly mean 1.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f"keep_latest must be a whole number >= 1, not {type(value).__name__}")
+    if value < 1:
+        # Keeping none is a selection without keep_latest; a 0 is more likely a mistake
+        # (an unset variable in a template) than a wish to delete the newest items too.
+        raise InputError(
+            f"keep_latest must be a whole number >= 1, got {value} "
+            "(to keep nothing, leave keep_latest out)"
+        )
+
+
+def _default_per(selection: Selection) -> KeepPer | None:
+    return "configuration" if selection.keep_latest is not None else None
+
+
+def _keep_latest_per(selection: Selection, __: attrs.Attribute[Any], value: object) -> None:
+    if value is None and selection.keep_latest is None:
+        return
+    if value not in _KEY_FIELDS:
+        raise InputError(
+            f"keep_latest_per must be 'configuration', 'scenario' or 'executable', not {value!r}"
+        )
+    if selection.keep_latest is None:
+        raise InputError("keep_latest_per needs keep_latest")
+
+
 @attrs.frozen(kw_only=True)
 class Selection:
     """Which items to take from the list endpoint; the filters combine with "and".
@@ -119,6 +168,13 @@ class Selection:
             :class:`datetime.timedelta` or seconds; kept as float seconds.
         age_field: ``created`` (``createdAt``) or ``completion`` (``completionTime``; items
             that have not completed never match).
+        keep_latest: Among what the other filters take, keep the N newest (by ``createdAt``)
+            of each ``keep_latest_per`` key: they are left alone, and listed in the plan with
+            the reason. A whole number >= 1 (None: keep nothing). Between equal
+            ``createdAt``, the greater ID (in code-point order) counts as newer. An item
+            without ``createdAt`` or without the key is kept, since it cannot be ranked.
+        keep_latest_per: ``configuration`` (the default when ``keep_latest`` is given),
+            ``scenario`` or ``executable``; only with ``keep_latest``.
     """
 
     statuses: tuple[Status, ...] = attrs.field(default=(), converter=_statuses)
@@ -129,6 +185,10 @@ class Selection:
     configuration_id: str | None = attrs.field(default=None, validator=_id)
     older_than: float | None = attrs.field(default=None, converter=_seconds)
     age_field: AgeField = attrs.field(default="created", validator=_age_field)
+    keep_latest: int | None = attrs.field(default=None, validator=_keep_latest)
+    keep_latest_per: KeepPer | None = attrs.field(
+        default=attrs.Factory(_default_per, takes_self=True), validator=_keep_latest_per
+    )
 
     @property
     def filters_nothing(self) -> bool:
@@ -139,7 +199,86 @@ class Selection:
             or self.executable_ids
             or self.configuration_id
             or self.older_than is not None
+            or self.keep_latest is not None
         )
+
+
+class Retention:
+    """The ``keep`` newest items of each key, found in one pass (see the module docstring).
+
+    :meth:`offer` each selected item in turn; it returns the item it pushes out (selected
+    for the change), if any. :meth:`close` ends the pass and fills :attr:`kept`.
+    """
+
+    def __init__(self, keep: int, per: KeepPer) -> None:
+        self.keep, self.per, self._field = keep, per, _KEY_FIELDS[per]
+        self._heaps: dict[str, list[tuple[float, str, Seen]]] = {}
+        #: IDs now held: an item listed twice (pages shift, or it changed status between
+        #: two status listings) must not take two places among its key's newest.
+        self._held: set[str] = set()
+        self._unranked: list[KeptItem] = []
+        #: What is kept, by key, newest first; filled by :meth:`close`.
+        self.kept: tuple[KeptItem, ...] = ()
+
+    @classmethod
+    def of(cls, selection: Selection) -> Retention | None:
+        """The selection's retention, or None when it keeps nothing."""
+        if selection.keep_latest is None or selection.keep_latest_per is None:
+            return None
+        return cls(selection.keep_latest, selection.keep_latest_per)
+
+    def offer(
+        self, item_id: str, seen: Seen, resource: Mapping[str, Any]
+    ) -> tuple[str, Seen] | None:
+        """Hold the item if it is among its key's newest so far; returns what falls out."""
+        if item_id in self._held:
+            return None
+        key = resource.get(self._field)
+        created = _moment(resource.get("createdAt"))
+        if not isinstance(key, str) or not key or created is None:
+            self._held.add(item_id)
+            missing = "createdAt" if created is None else self._field
+            self._unranked.append(KeptItem(item_id, _status(seen), f"no {missing} to rank it by"))
+            return None
+        self._held.add(item_id)
+        heap = self._heaps.setdefault(key, [])
+        # (createdAt, ID) is unique per held item, so the status is never compared.
+        entry = (created, item_id, seen)
+        if len(heap) < self.keep:
+            heapq.heappush(heap, entry)
+            return None
+        _, out_id, out_seen = heapq.heappushpop(heap, entry)
+        self._held.discard(out_id)
+        return out_id, out_seen
+
+    def close(self) -> None:
+        """End the pass: what the heaps hold is kept, by key, newest first."""
+        newest = f"one of the {self.keep} newest" if self.keep > 1 else "the newest"
+        kept = [
+            KeptItem(item_id, _status(seen), f"{newest} of {self.per} {key}")
+            for key in sorted(self._heaps)
+            for _, item_id, seen in sorted(self._heaps[key], reverse=True)
+        ]
+        self.kept = (*kept, *self._unranked)
+        self._heaps.clear()
+        self._held.clear()
+
+
+def _status(seen: Seen) -> Status:
+    return seen.status if isinstance(seen, Deleting) else seen
+
+
+def _moment(stamp: object) -> float | None:
+    """An ISO 8601 timestamp as POSIX seconds (UTC when it names no zone), or None."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
 
 
 async def select_statuses(
@@ -149,18 +288,15 @@ async def select_statuses(
     *,
     page_size: int,
     now: Callable[[], float],
+    retention: Retention | None = None,
 ) -> AsyncIterator[tuple[str, Seen]]:
     """The items the selection takes and the status each was listed with, page by page.
 
     One page is in memory at a time. The statuses let a run skip reading them all again.
+    With ``retention``, the items it keeps are not yielded; once the listing is done, its
+    ``kept`` says which and why.
     """
-    filters: dict[str, str] = {}
-    if selection.scenario_id:
-        filters["scenarioId"] = selection.scenario_id
-    if selection.executable_ids:
-        filters["executableIds"] = ",".join(selection.executable_ids)
-    if selection.configuration_id:
-        filters["configurationId"] = selection.configuration_id
+    filters = _filters(selection)
     cutoff = None if selection.older_than is None else now() - selection.older_than
     field = "createdAt" if selection.age_field == "created" else "completionTime"
     # The list endpoint filters by one status at a time.
@@ -170,22 +306,35 @@ async def select_statuses(
             status=status,
             page_size=page_size,
             filters=filters,
-            # Whole resources: their targetStatus tells a deletion already scheduled.
+            # Whole resources: their targetStatus tells a deletion already scheduled, and
+            # retention needs scenarioId and executableId, which the spec's only $select
+            # (status: the schema's required fields) leaves out.
             full=True,
         ):
             for entry in page:
                 seen = seen_in(entry)  # not None: the list left out entries without a status
-                if seen is not None and (cutoff is None or _older(entry.get(field), cutoff)):
+                if seen is None or (cutoff is not None and not _older(entry.get(field), cutoff)):
+                    continue
+                if retention is None:
                     yield entry["id"], seen
+                elif (out := retention.offer(entry["id"], seen, entry)) is not None:
+                    yield out
+    if retention is not None:
+        retention.close()
+
+
+def _filters(selection: Selection) -> dict[str, str]:
+    """The list endpoint's own filters for the selection (status aside)."""
+    filters: dict[str, str] = {}
+    if selection.scenario_id:
+        filters["scenarioId"] = selection.scenario_id
+    if selection.executable_ids:
+        filters["executableIds"] = ",".join(selection.executable_ids)
+    if selection.configuration_id:
+        filters["configurationId"] = selection.configuration_id
+    return filters
 
 
 def _older(stamp: object, cutoff: float) -> bool:
-    if not isinstance(stamp, str):
-        return False
-    try:
-        moment = dt.datetime.fromisoformat(stamp)
-    except ValueError:
-        return False
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.timestamp() < cutoff
+    moment = _moment(stamp)
+    return moment is not None and moment < cutoff
