@@ -324,6 +324,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "D14": (*_DEAD, "--max-items", "ten"),
     "D15": ("delete", "executions", "--status", "FINISHED"),
     "D16": ("delete", "models", "e-0001"),
+    "D17": (*_DEAD, "--keep-latest", "0"),
+    "D18": (*_DEAD, "--keep-latest", "2", "--keep-latest-per", "team"),
     "U7": ("delete", "executions", "e-0001", "--base-url", "http://api.ai.example.com"),
     "C7": ("delete", "executions", "e-0001", "--profile", "staging"),
     "C12": ("delete", "executions", "e-0001", "--resource-group", "my group"),
@@ -336,6 +338,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "X6": ("delete", "executions", "e-0001", "-q", "-v"),
     "X9": ("delete", "executions", "e-0001", "--dry-run", "--journal", "run.journal"),
     "X10": ("resume", "missing.journal"),
+    "X11": (*_DEAD, "--keep-latest-per", "scenario"),
 }
 
 
@@ -450,6 +453,9 @@ CONSTRUCTORS: dict[str, Callable[[], object]] = {
     "L14": lambda: Selection(older_than=float("nan")),
     "L15": lambda: Selection(executable_ids=[42]),  # type: ignore[list-item]
     "L16": lambda: Selection(scenario_id=42),  # type: ignore[arg-type]
+    "L18": lambda: Selection(keep_latest=0),
+    "L19": lambda: Selection(keep_latest_per="scenario"),
+    "L20": lambda: Selection(keep_latest=2, keep_latest_per="team"),  # type: ignore[arg-type]
 }
 
 

@@ -17,6 +17,7 @@ from aicore_bulk import (
     BulkClient,
     Clock,
     ItemResult,
+    KeptItem,
     Limits,
     Outcome,
     Plan,
@@ -55,6 +56,12 @@ async def clean_up(ids: list[str]) -> Report:
         status: Status | None = first.status
         waits: int = plan.paths[Route.STOP_THEN_DELETE] + plan.paths[Route.WAIT_THEN_DELETE]
         assert waits >= 0 or status is None
+        newest = Selection(statuses="DEAD", keep_latest=3, keep_latest_per="scenario")
+        kept: tuple[KeptItem, ...] = (
+            await client.plan("executions", client.select("executions", newest))
+        ).kept
+        reason: str = kept[0].reason if kept else ""
+        assert reason or not kept
         selected = client.select("executions", Selection(statuses=(Status.DEAD,)))
         try:
             report = await client.delete(

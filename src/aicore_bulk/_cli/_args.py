@@ -167,6 +167,18 @@ def _add_run_options(
         help="what --older-than measures: createdAt or completionTime",
     )
     chosen.add_argument(
+        "--keep-latest",
+        type=t.keep,
+        metavar="N",
+        help="of what the other filters select, keep (do not change) the N newest by "
+        "createdAt of each configuration (or --keep-latest-per key)",
+    )
+    chosen.add_argument(
+        "--keep-latest-per",
+        choices=("configuration", "scenario", "executable"),
+        help="what --keep-latest counts the newest of (default: configuration)",
+    )
+    chosen.add_argument(
         "--all",
         action="store_true",
         dest="select_all",

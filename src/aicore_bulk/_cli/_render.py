@@ -18,6 +18,7 @@ _PATH_LABELS: Final = {
     Route.DELETING: "already being deleted (left alone)",
 }
 _FAILURES_SHOWN: Final = 10
+_KEPT_SHOWN: Final = 20
 
 
 def count(n: int, noun: str) -> str:
@@ -34,6 +35,8 @@ def summary(report: Report, *, resource_group: str) -> str:
         + (f" ({count(s.duplicates, 'repeated ID')} ignored)" if s.duplicates else ""),
     ]
     lines += [f"  {outcome.value:<15}{n:>10,}" for outcome, n in s.outcomes.items() if n]
+    if s.kept:
+        lines.append(f"{count(s.kept, 'item')} kept by --keep-latest, not changed")
     if s.carried_over:
         lines.append(f"{s.carried_over:,} of them settled earlier, as the journal recorded")
     lines.append(
@@ -68,9 +71,25 @@ def plan_table(
         for path, n in sorted(plan.paths.items(), key=lambda pair: -pair[1])
         if n
     ]
+    lines += _kept(plan)
     lines.append(f"change requests: {plan.requests:,} (nothing was sent)")
     lines.append(f"estimated duration: {estimate(plan, concurrency, rate, seconds_per_request)}")
     return "\n".join(lines)
+
+
+def _kept(plan: Plan) -> list[str]:
+    """The items the selection keeps, each with why (the first few: all are in the JSON)."""
+    if not plan.kept:
+        return []
+    lines = [f"kept, not changed: {count(len(plan.kept), 'item')}"]
+    lines += [
+        f"  keep {item.id} ({item.status.value if item.status else 'status unknown'}): "
+        f"{item.reason}"
+        for item in plan.kept[:_KEPT_SHOWN]
+    ]
+    if len(plan.kept) > _KEPT_SHOWN:
+        lines.append(f"  ... and {len(plan.kept) - _KEPT_SHOWN:,} more (see --output json)")
+    return lines
 
 
 def estimate(plan: Plan, concurrency: int, rate: float | None, seconds_per_request: float) -> str:

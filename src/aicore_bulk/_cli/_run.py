@@ -232,6 +232,8 @@ def _interruptible(progress: Progress | None = None) -> Iterator[Signals]:
 def _source(args: argparse.Namespace) -> Iterable[str] | Selection:
     if args.dry_run and getattr(args, "journal", None):
         raise InputError("--journal records a run's changes and a dry run makes none: drop one")
+    if args.keep_latest_per and args.keep_latest is None:
+        raise InputError("--keep-latest-per needs --keep-latest")
     selection = Selection(
         statuses=tuple(args.status),
         scenario_id=args.scenario_id,
@@ -239,6 +241,8 @@ def _source(args: argparse.Namespace) -> Iterable[str] | Selection:
         configuration_id=args.configuration_id,
         older_than=args.older_than,
         age_field=args.age_field,
+        keep_latest=args.keep_latest,
+        **({"keep_latest_per": args.keep_latest_per} if args.keep_latest_per else {}),
     )
     given = bool(args.ids or args.ids_file)
     if given and (not selection.filters_nothing or args.select_all):
@@ -250,7 +254,7 @@ def _source(args: argparse.Namespace) -> Iterable[str] | Selection:
     if selection.filters_nothing and not args.select_all:
         raise InputError(
             "no items: give IDs, --ids-file, a selection (--status, --scenario-id, "
-            "--executable-id, --configuration-id, --older-than), or --all"
+            "--executable-id, --configuration-id, --older-than, --keep-latest), or --all"
         )
     if args.age_field == "completion" and args.older_than is None:
         raise InputError("--age-field needs --older-than")
@@ -486,6 +490,9 @@ def _labels(args: argparse.Namespace) -> dict[str, str]:
     if args.older_than is not None:
         flags.append(f"--older-than {_duration(args.older_than)}")
         flags += [f"--age-field {args.age_field}"] if args.age_field != "created" else []
+    if args.keep_latest is not None:
+        flags.append(f"--keep-latest {args.keep_latest}")
+        flags += [f"--keep-latest-per {args.keep_latest_per}"] if args.keep_latest_per else []
     flags += ["--all"] if args.select_all else []
     if flags:
         labels["selection"] = " ".join(flags)

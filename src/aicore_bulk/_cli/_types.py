@@ -36,6 +36,17 @@ def positive(text: str) -> int:
     return value
 
 
+def keep(text: str) -> int:
+    """How many newest items ``--keep-latest`` keeps: a whole number >= 1."""
+    value = count(text)
+    if value < 1:
+        # Zero would keep nothing, which is a run without the flag: more likely a mistake.
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be at least 1 (to keep nothing, leave --keep-latest out)"
+        )
+    return value
+
+
 def port(text: str) -> int:
     """A TCP port, 0 for any free one."""
     value = count(text)
