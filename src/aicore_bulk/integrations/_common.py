@@ -348,7 +348,7 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 def summary_of(result: Report | Plan, *, resource_group: str) -> dict[str, Any]:
-    """The result's JSON without its items (small enough for an XCom), and the group."""
+    """The result's JSON without its items or kept ones (small for an XCom), and the group."""
     if isinstance(result, Report):
         data = {
             "kind": result.kind,
@@ -356,7 +356,9 @@ def summary_of(result: Report | Plan, *, resource_group: str) -> dict[str, Any]:
             "summary": result.summary.to_json(),
         }
     else:
-        data = {key: value for key, value in result.to_json().items() if key != "items"}
+        data = {
+            key: value for key, value in result.to_json().items() if key not in {"items", "kept"}
+        }
     return {**data, "resource_group": resource_group}
 
 
