@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aicore_bulk import InputError, KeptItem, Selection, Status
+from aicore_bulk import InputError, KeptItem, Plan, Route, Selection, Status, Target
+from aicore_bulk._cli._render import plan_table
 from aicore_bulk._models import Deleting
 from aicore_bulk._selection import Retention
 
@@ -196,3 +197,34 @@ def test_bad_retention_arguments_are_refused_when_the_selection_is_built(argumen
         Selection(**arguments)
 
     assert str(caught.value) == message
+
+
+def test_the_plan_table_shows_the_first_twenty_kept_items_and_counts_the_rest():
+    """Past twenty kept items the table points to the JSON; an unread status is said so."""
+    kept = (
+        KeptItem("e-none", None, "one of the 2 newest of configuration cfg-a"),
+        *(
+            KeptItem(f"e-{n:04d}", Status.DEAD, "one of the 2 newest of configuration cfg-b")
+            for n in range(24)
+        ),
+    )
+    plan = Plan(
+        kind="executions",
+        target=Target.DELETED,
+        items=(),
+        paths=dict.fromkeys(Route, 0),
+        requests=0,
+        reads=1,
+        duplicates=0,
+        kept=kept,
+    )
+
+    lines = plan_table(
+        plan, resource_group="default", concurrency=16, rate=None, seconds_per_request=0.1
+    ).splitlines()
+
+    assert "kept, not changed: 25 items" in lines
+    assert "  keep e-none (status unknown): one of the 2 newest of configuration cfg-a" in lines
+    assert "  keep e-0018 (DEAD): one of the 2 newest of configuration cfg-b" in lines
+    assert not any("e-0019" in line for line in lines)
+    assert "  ... and 5 more (see --output json)" in lines
