@@ -240,14 +240,18 @@ class Retention:
             missing = "createdAt" if created is None else self._field
             self._unranked.append(KeptItem(item_id, _status(seen), f"no {missing} to rank it by"))
             return None
-        self._held.add(item_id)
         heap = self._heaps.setdefault(key, [])
+        if len(heap) == self.keep:
+            oldest, oldest_id, _ = heap[0]
+            if created < oldest or (created == oldest and item_id < oldest_id):
+                return item_id, seen  # older than all held: selected without touching the heap
+        self._held.add(item_id)
         # (createdAt, ID) is unique per held item, so the status is never compared.
         entry = (created, item_id, seen)
         if len(heap) < self.keep:
             heapq.heappush(heap, entry)
             return None
-        _, out_id, out_seen = heapq.heappushpop(heap, entry)
+        _, out_id, out_seen = heapq.heapreplace(heap, entry)
         self._held.discard(out_id)
         return out_id, out_seen
 
