@@ -49,10 +49,12 @@ def run_pass(retention: Retention, resources: list[dict[str, str]]) -> list[str]
         st.tuples(st.sampled_from(["cfg-a", "cfg-b", "cfg-c"]), st.integers(0, 5)),
         max_size=40,
     ),
+    order=st.randoms(use_true_random=False),
 )
-def test_for_every_key_exactly_the_n_newest_are_kept_and_the_rest_selected(keep, per, items):
+def test_for_every_key_exactly_the_n_newest_are_kept_and_the_rest_selected(keep, per, items, order):
     """Per key, min(N, count) items are kept: the newest by createdAt, then by greater ID."""
     resources = [resource(f"e-{n:04d}", key, second, per) for n, (key, second) in enumerate(items)]
+    order.shuffle(resources)  # the list's order is unspecified: IDs come in any order
     retention = Retention(keep, per)
 
     selected = run_pass(retention, resources)
