@@ -116,7 +116,8 @@ class LimitsMemory:
         now = self.clock.time()
         entries = {
             key: entry
-            for key, entry in self._read().items()
+            # What cannot be read was reported when it was recalled, and is replaced now.
+            for key, entry in self._read(warn=False).items()
             if key != self.key
             and (parsed := _parse_entry(entry)) is not None
             and now - parsed.learned_at <= self.max_age
@@ -128,26 +129,27 @@ class LimitsMemory:
         except OSError as error:
             _warn("could not save the learned limits to %s: %s", self.path, _reason(error))
 
-    def _read(self) -> dict[str, object]:
+    def _read(self, *, warn: bool = True) -> dict[str, object]:
         """The file's entries; nothing (and a WARNING) when it is unreadable or not ours."""
+        level = logging.WARNING if warn else logging.DEBUG
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
         except (OSError, UnicodeDecodeError) as error:
-            _warn("ignoring %s: %s", self.path, _reason(error))
+            log(_log, level, "ignoring %s: %s", self.path, _reason(error))
             return {}
         try:
             document = json.loads(text)
         except ValueError:
-            _warn("ignoring %s: not JSON", self.path)
+            log(_log, level, "ignoring %s: not JSON", self.path)
             return {}
         if not isinstance(document, dict) or document.get("version") != VERSION:
-            _warn("ignoring %s: not a version %d limits file", self.path, VERSION)
+            log(_log, level, "ignoring %s: not a version %d limits file", self.path, VERSION)
             return {}
         entries = document.get("limits")
         if not isinstance(entries, dict):
-            _warn("ignoring %s: no limits in it", self.path)
+            log(_log, level, "ignoring %s: no limits in it", self.path)
             return {}
         return entries
 
