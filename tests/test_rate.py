@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import pytest
 
+from aicore_bulk._memory import LearnedLimits
 from aicore_bulk._rate import MIN_RATE, Pacer
 from aicore_bulk.testing import VirtualClock
 
@@ -67,12 +68,15 @@ def simulate(
     adaptive: bool = True,
     new_limit: tuple[float, float] | None = None,
     burst: int = 10,
+    remembered: LearnedLimits | None = None,
 ) -> Run:
     """``requests`` requests, ``concurrency`` at a time, against a bucket, as the caller sends."""
 
     async def main(virtual: VirtualClock) -> Run:
         clock = virtual.monotonic
         pacer = Pacer(virtual, cap, adaptive=adaptive)
+        if remembered is not None:
+            pacer.restore(remembered)
         bucket = Bucket(limit, burst)
         sent: list[float] = []
         rates: list[tuple[float, float | None]] = []
@@ -277,3 +281,114 @@ def test_a_gateway_that_refuses_everything_backs_the_rate_off_to_its_floor():
     run = simulate(limit=run_limit, requests=40, concurrency=4)
 
     assert run.pacer.effective_rate == pytest.approx(MIN_RATE)
+
+
+def test_nothing_is_learned_without_an_estimate():
+    """An unthrottled pacer, or one after a single 429 event, has no limit to hand on."""
+
+    async def main(clock: VirtualClock) -> Pacer:
+        pacer = Pacer(clock)
+        await pacer.wait_turn()
+        pacer.throttled(1.0)
+        return pacer
+
+    assert simulate(limit=10_000, requests=100).pacer.learned() is None
+    once = run_virtual(main)
+    assert once.events == 1
+    assert once.learned() is None
+
+
+def test_what_was_learned_is_handed_on():
+    """After a throttled run the pacer hands on its estimate, burst, rate and when it learned."""
+    run = simulate(limit=20.0, requests=1_200)
+
+    learned = run.pacer.learned()
+
+    assert learned is not None
+    assert (learned.ceiling, learned.burst, learned.rate) == (
+        run.pacer.ceiling,
+        run.pacer.burst,
+        run.pacer.rate,
+    )
+    assert 0 < learned.learned_at <= run.seconds
+    assert learned.window is None
+
+
+def test_a_restored_pacer_starts_under_the_remembered_limit():
+    """Restored, the pacer paces at once, at a share of the remembered ceiling under it."""
+
+    async def main(clock: VirtualClock) -> Pacer:
+        pacer = Pacer(clock)
+        pacer.restore(LearnedLimits(ceiling=20.0, burst=5.0, rate=22.0, learned_at=0.0))
+        return pacer
+
+    pacer = run_virtual(main)
+
+    assert pacer.ceiling == 20.0
+    assert pacer.burst == 5.0
+    assert pacer.effective_rate == pytest.approx(0.8 * 20.0)
+
+
+def test_a_restored_run_draws_far_fewer_429s_than_the_first():
+    """Against the same limit, a run restored from the first one's record draws few 429s."""
+    first = simulate(limit=20.0, requests=1_200, burst=5)
+    remembered = first.pacer.learned()
+    assert remembered is not None
+
+    second = simulate(limit=20.0, requests=1_200, burst=5, remembered=remembered)
+
+    assert first.throttled >= 5
+    assert second.throttled * 5 <= first.throttled
+    assert second.share_429 < 0.02
+    assert second.seconds <= first.seconds
+
+
+def test_a_restored_pacer_still_finds_a_raised_limit():
+    """Restored with a limit that has since doubled, the rate probes past the old limit."""
+    old = LearnedLimits(ceiling=40.0, burst=10.0, rate=40.0, learned_at=0.0)
+
+    run = simulate(limit=80.0, requests=6_000, remembered=old)
+
+    late = run.seconds - 10.0
+    assert sends_within(run, late, 10.0) / 10.0 > 1.3 * 40.0
+
+
+def test_the_curve_of_a_restored_pacer_starts_with_its_first_request():
+    """Time that passes before the first request does not count as time climbing the curve."""
+
+    async def main(clock: VirtualClock) -> Pacer:
+        pacer = Pacer(clock)
+        pacer.restore(LearnedLimits(ceiling=20.0, burst=5.0, rate=20.0, learned_at=0.0))
+        await clock.sleep(600.0)  # the run reads, or a person confirms, for ten minutes
+        for _ in range(5):
+            await pacer.wait_turn()
+            pacer.succeeded()
+        return pacer
+
+    pacer = run_virtual(main)
+
+    assert pacer.effective_rate is not None
+    assert pacer.effective_rate < 20.0
+
+
+def test_a_restored_run_that_draws_no_429_keeps_the_old_date():
+    """A run that learns nothing new hands on the old learning time, so that the record ages."""
+    old = LearnedLimits(ceiling=20.0, burst=5.0, rate=20.0, learned_at=0.0)
+
+    run = simulate(limit=10_000.0, requests=200, remembered=old)
+
+    learned = run.pacer.learned()
+    assert run.throttled == 0
+    assert learned is not None
+    assert learned.learned_at == 0.0
+
+
+def test_a_fixed_rate_ignores_what_was_remembered():
+    """With adaptive=False a remembered record changes nothing, and nothing is learned."""
+    old = LearnedLimits(ceiling=20.0, burst=5.0, rate=20.0, learned_at=0.0)
+
+    run = simulate(limit=10_000.0, requests=200, adaptive=False, remembered=old)
+
+    assert run.pacer.rate is None
+    assert run.pacer.ceiling is None
+    assert run.pacer.learned() is None

@@ -11,6 +11,7 @@ keeps aiohttp in ``_transport`` and the simulator, and backoff in ``_retry``.
 | 1 | pure logic and single concerns: ``_planner`` (decisions), ``_transitions`` (the |
 |   | per-item state machine), ``_config``, ``_transport``, ``_retry``, ``_rate``, ``_auth``, |
 |   | ``_journal``, ``_caller`` (one request), ``_api`` (the wire format) |
+|   | ``_memory`` (the limits learned, kept between runs) |
 | 2 | the parts of a run: ``_book`` (items and outcomes), ``_reads`` (every status read), |
 |   | ``_routing``, ``_queue`` (the change queue), ``_stop_wait``, ``_selection``, |
 |   | ``_dispatcher`` (sends the changes) |

@@ -7,6 +7,7 @@ It wires the parts once (transport, credentials, limits, options, clock) into a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Self, cast
 
@@ -19,6 +20,8 @@ from aicore_bulk._config import Settings, resolve_settings
 from aicore_bulk._errors import InputError
 from aicore_bulk._events import Listener
 from aicore_bulk._intake import Ids, SelectedIds
+from aicore_bulk._logging import get_logger, log
+from aicore_bulk._memory import LimitsMemory
 from aicore_bulk._models import KINDS, Kind, Limits, RunOptions, Target
 from aicore_bulk._report import Plan, Report
 from aicore_bulk._retry import RetryPolicy
@@ -33,6 +36,8 @@ from aicore_bulk._run import (
 )
 from aicore_bulk._selection import Retention, Selection
 from aicore_bulk._transport import AiohttpTransport, Transport
+
+_log = get_logger("memory")
 
 
 class BulkClient:
@@ -100,6 +105,9 @@ class BulkClient:
         if transport is None:
             ssl_context = auth.ssl_context() if isinstance(auth, X509Credentials) else None
             transport = AiohttpTransport(connections=limits.concurrency, ssl_context=ssl_context)
+        memory = None
+        if limits.remember:
+            memory = _memory_of(settings.base_url, auth, clock=clock)
         self._connection = Connection(
             base_url=settings.base_url,
             resource_group=cast("str", settings.resource_group),
@@ -110,6 +118,7 @@ class BulkClient:
             options=options or RunOptions(),
             clock=clock,
             listener=listener,
+            memory=memory,
         )
         self._closed = False
 
@@ -460,3 +469,21 @@ def _auth_from(settings: Settings, *, clock: Clock, retry: RetryPolicy) -> Auth:
         clock=clock,
         retry=retry,
     )
+
+
+def _memory_of(base_url: str, auth: Auth, *, clock: Clock) -> LimitsMemory | None:
+    """Where this service's and tenant's limits are remembered (None: no tenant to key by).
+
+    The tenant is the token URL's host (it carries the subaccount's subdomain, for X.509
+    too). A static token or another ``Auth`` names no token URL, and limits learned from one
+    tenant must not pace another: nothing is remembered.
+    """
+    if isinstance(auth, ClientCredentials):
+        return LimitsMemory.for_service(base_url=base_url, token_url=auth.token_url, clock=clock)
+    log(
+        _log,
+        logging.INFO,
+        "limits are not remembered: %s names no tenant (no token URL)",
+        type(auth).__name__,
+    )
+    return None

@@ -168,6 +168,10 @@ class Limits:
         rate: Requests per second at most, or None for no cap.
         adaptive: Learn the service's limit from its 429s and stay under it (see
             ``docs/design.md``); False keeps the rate fixed and only pauses for ``Retry-After``.
+        remember: Start from the limits an earlier run learned from this service and
+            tenant, and save what this run learns, in ``$XDG_CACHE_HOME/aicore-bulk/``
+            (see ``docs/configuration.md``). Off by default: a library writes to the
+            user's home only when asked (the command line asks).
 
     """
 
@@ -176,6 +180,7 @@ class Limits:
     )
     rate: float | None = attrs.field(default=None, validator=number(above=0, optional=True))
     adaptive: bool = True
+    remember: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -19,6 +19,11 @@ The service's limit is never told to us, so the pacer learns it:
 
 Each 429 event costs a whole ``Retry-After`` of idle time, so the controller draws few: it
 settles under the limit instead of oscillating around it. A user's ``rate`` caps it all.
+
+What a run learned (:meth:`Pacer.learned`) can start the next one (:meth:`Pacer.restore`,
+see ``_memory``): it begins where the curve begins after an event, at a share of the
+remembered limit, and climbs and probes from there, so it neither pays the first run's 429s
+again nor stays under a limit that has been raised.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import anyio
 import attrs
 
 from aicore_bulk._clock import Clock
+from aicore_bulk._memory import LearnedLimits
 
 #: The adaptive rate never drops below this many requests per second.
 MIN_RATE: Final = 0.5
@@ -75,6 +81,8 @@ class Pacer:
     #: episode began starts a new one (what the log reports, once each).
     episodes: int = attrs.field(default=0, init=False)
     _episode_began: float = attrs.field(default=float("-inf"), init=False)
+    #: When the limit was last learned from (seconds since the epoch; None: never).
+    _learned_at: float | None = attrs.field(default=None, init=False)
     _start_rate: float = attrs.field(default=0.0, init=False)
     _doubling: float = attrs.field(default=_DOUBLING, init=False)
     _since: float = attrs.field(default=float("-inf"), init=False)
@@ -134,6 +142,7 @@ class Pacer:
         if not self.adaptive or sent is None:
             return new_episode  # sent before the last event: the same burst, nothing new
         self.events += 1
+        self._learned_at = self.clock.time()
         if self.rate is None:
             # Unpaced until now: what came back while this request was on its way is what
             # the gateway had saved up (its burst), and the slow start begins at what came
@@ -158,6 +167,31 @@ class Pacer:
         self._since = self._paused_until
         self._successes.clear()
         return new_episode
+
+    def restore(self, learned: LearnedLimits) -> None:
+        """Start from what an earlier run learned, as if a 429 event had just come.
+
+        The rate starts at a share of the remembered limit, under it, so the run's first
+        requests draw few 429s; it climbs back along the cubic curve and probes beyond, as
+        after any event, in case the limit was raised. The curve starts with the first
+        request, not now: the run may wait a while before it sends anything.
+        """
+        if not self.adaptive:
+            return  # a fixed rate learns nothing, and starts from nothing learned
+        self.ceiling = max(MIN_RATE, learned.ceiling)
+        self.burst = max(1.0, learned.burst)
+        self.rate = self._grown(0.0)
+        self._learned_at = learned.learned_at
+        self._since = math.inf
+
+    def learned(self) -> LearnedLimits | None:
+        """What this pacer knows of the limit, for the next run (None: no limit estimated)."""
+        learned_at = self._learned_at
+        if self.ceiling is None or self.burst is None or self.rate is None or learned_at is None:
+            return None
+        return LearnedLimits(
+            ceiling=self.ceiling, burst=self.burst, rate=self.rate, learned_at=learned_at
+        )
 
     def succeeded(self) -> None:
         """A request went through: count it, and grow the rate while no 429 comes."""
@@ -205,6 +239,8 @@ class Pacer:
 
     def _go(self, now: float) -> None:
         """A request goes now."""
+        if self._since == math.inf:
+            self._since = now  # restored: the curve starts with the first request
         rate = self.effective_rate
         if rate is not None:
             # Keep to the grid despite a late wake-up (the loop's timers run late by a

@@ -45,6 +45,7 @@ from aicore_bulk._events import Event, Listener, PhaseDone, PlanReady
 from aicore_bulk._intake import Ids, intake_states, kept_of
 from aicore_bulk._journal import Journal, RunRecord
 from aicore_bulk._logging import get_logger, log, plural, run_id_set
+from aicore_bulk._memory import LimitsMemory
 from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Seen, Target
 from aicore_bulk._queue import ChangeQueue
 from aicore_bulk._rate import Pacer
@@ -98,19 +99,38 @@ class Connection:
     listener: Listener | None
     #: Which kinds the bulk endpoint takes, read from ``/lm/meta`` by the first run.
     bulk: dict[Kind, bool] | None = None
+    #: Where runs find and keep the limits learned before (``Limits.remember``).
+    memory: LimitsMemory | None = None
 
     def caller(self, *, listener: Listener | None, items: int) -> Caller:
-        """A fresh caller for one run: its own pacer, limiter, budget and counters."""
+        """A fresh caller for one run: its own pacer, limiter, budget and counters.
+
+        With a memory, the pacer starts from the limits an earlier run learned.
+        """
+        pacer = Pacer(self.clock, self.limits.rate, adaptive=self.limits.adaptive)
+        remembered = self.memory.recall() if self.memory is not None else None
+        if remembered is not None:
+            pacer.restore(remembered)
+            # The adaptive window starts at ``remembered.window`` too, once there is one.
         return Caller(
             transport=self.transport,
             auth=self.auth,
-            pacer=Pacer(self.clock, self.limits.rate, adaptive=self.limits.adaptive),
+            pacer=pacer,
             limiter=anyio.CapacityLimiter(self.limits.concurrency),
             retry=self.retry,
             budget=RetryBudget(_budget(self.retry, items)),
             clock=self.clock,
             listener=listener,
         )
+
+    def remember(self, caller: Caller) -> None:
+        """Keep what a run's caller learned for the next run (nothing without a memory)."""
+        if self.memory is None:
+            return
+        learned = caller.pacer.learned()
+        # The adaptive window's size joins the record here, once there is one.
+        if learned is not None:
+            self.memory.keep(learned)
 
     def api(self, caller: Caller) -> Api:
         """The AI API of this client's resource group, spoken through ``caller``."""
@@ -498,6 +518,8 @@ class Run:
             return await self._dispatch(routed, deadline=deadline, interrupt=interrupt)
         finally:
             self.book.release_doubts()
+            # Interrupted, cut short or broken, what the run learned holds all the same.
+            self.connection.remember(self.caller)
 
     async def _dispatch(
         self, routed: Routed, *, deadline: float | None, interrupt: anyio.Event | None

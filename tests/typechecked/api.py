@@ -44,7 +44,7 @@ async def clean_up(ids: list[str]) -> Report:
         base_url="https://api.example.com",
         resource_group="default",
         token="t",
-        limits=Limits(concurrency=32, rate=50.0, adaptive=True),
+        limits=Limits(concurrency=32, rate=50.0, adaptive=True, remember=True),
         retry=RetryPolicy(attempts=3, request_timeout=10.0, wait_jitter=0.5),
         options=options,
         transport=AiohttpTransport(connections=32),

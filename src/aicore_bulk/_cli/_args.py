@@ -292,6 +292,13 @@ def _add_limit_options(
         metavar="SECONDS",
         help="how often to look at STOPPING items (default 2)" if waits else argparse.SUPPRESS,
     )
+    limits.add_argument(
+        "--no-remember",
+        dest="remember",
+        action="store_false",
+        help="neither start from the rate limit earlier runs learned nor keep what this run "
+        "learns (kept in $XDG_CACHE_HOME/aicore-bulk/limits.json)",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser, *, planning: bool = False) -> None:

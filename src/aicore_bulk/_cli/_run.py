@@ -281,7 +281,7 @@ def _client(args: argparse.Namespace, *, resource_group: str | None = None) -> B
     }
     return BulkClient.from_env(
         profile=args.profile,
-        limits=Limits(concurrency=args.concurrency, rate=args.rate),
+        limits=Limits(concurrency=args.concurrency, rate=args.rate, remember=args.remember),
         retry=RetryPolicy(attempts=args.retries + 1, request_timeout=args.timeout),
         options=RunOptions(stop_wait=args.stop_wait, poll_interval=args.poll_interval),
         **{name: value for name, value in settings.items() if value},
