@@ -65,6 +65,7 @@ from aicore_bulk._stop_wait import StopWait
 from aicore_bulk._transitions import Goal, ItemState, at_final_read
 from aicore_bulk._transport import Transport
 from aicore_bulk._version import __version__
+from aicore_bulk._window import Window
 
 JournalPath = str | os.PathLike[str]
 #: Called with the plan before the first change; False declines the run.
@@ -99,15 +100,18 @@ class Connection:
     bulk: dict[Kind, bool] | None = None
 
     def caller(self, *, listener: Listener | None, items: int) -> Caller:
-        """A fresh caller for one run: its own pacer, limiter, budget and counters."""
+        """A fresh caller for one run: its own pacer, window, limiter, budget and counters."""
+        limits = self.limits
+        window = Window(self.clock, limits.concurrency, adaptive=limits.adaptive)
         return Caller(
             transport=self.transport,
             auth=self.auth,
             pacer=Pacer(self.clock, self.limits.rate, adaptive=self.limits.adaptive),
-            limiter=anyio.CapacityLimiter(self.limits.concurrency),
+            limiter=anyio.CapacityLimiter(window.size),
             retry=self.retry,
             budget=RetryBudget(_budget(self.retry, items)),
             clock=self.clock,
+            window=window,
             listener=listener,
         )
 
@@ -525,13 +529,19 @@ class Run:
             self.book.finish(f"the run's deadline of {deadline:g} s passed first")
             log(_log, logging.WARNING, "dispatch cut short: the deadline of %g s passed", deadline)
             return False
-        counters = self.caller.counters
+        counters, window = self.caller.counters, self.caller.window
         log(
             _log,
             logging.INFO,
-            "dispatch done: %s",
+            "dispatch done: %s; concurrency window peaked at %d of %d, ended at %d",
             plural(counters.mutating, "change request"),
+            window.peak,
+            window.cap,
+            window.size,
             mutating_requests=counters.mutating,
+            window_peak=window.peak,
+            window=window.size,
+            peak_in_flight=counters.peak_in_flight,
         )
         return False
 
