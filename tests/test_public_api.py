@@ -70,6 +70,7 @@ def test_testing_all_is_pinned():
         "Credentials",
         "Faults",
         "ItemSnapshot",
+        "Latency",
         "Lifecycle",
         "RunningSimulator",
         "SeedSpec",

@@ -190,9 +190,7 @@ def test_lost_requests_leave_the_window_as_it_was():
 
 @given(
     cap=st.integers(1, 256),
-    events=st.lists(
-        st.tuples(st.integers(1, 40), st.floats(0.0, 3.0), st.booleans()), max_size=40
-    ),
+    events=st.lists(st.tuples(st.integers(1, 40), st.floats(0.0, 3.0), st.booleans()), max_size=40),
 )
 def test_the_window_stays_between_1_and_the_cap(cap, events):
     """Whatever the round trips and 429s, the window is at least 1 and at most the cap."""

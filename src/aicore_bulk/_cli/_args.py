@@ -399,6 +399,14 @@ def add_simulator_options(parser: argparse.ArgumentParser) -> None:
         default=412,
         help="HTTP status of a refused single stop or delete (default: %(default)s)",
     )
+    behaviour.add_argument(
+        "--capacity",
+        type=t.positive,
+        default=None,
+        metavar="N",
+        help="serve at most N AI API requests at once, queue the rest in arrival order "
+        "(default: unlimited)",
+    )
 
     lifecycle = parser.add_argument_group("items that change by themselves")
     lifecycle.add_argument(
