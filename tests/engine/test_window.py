@@ -21,6 +21,7 @@ class InFlight:
         self.sent = self.now = self.peak_later = 0
 
     def __call__(self, event) -> None:
+        """Count a request going out or coming back."""
         if isinstance(event, RequestSent):
             self.sent += 1
             self.now += 1

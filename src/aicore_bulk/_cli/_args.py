@@ -245,9 +245,9 @@ def _add_limit_options(
     limits.add_argument(
         "--concurrency",
         type=t.positive,
-        default=16,
+        default=64,
         metavar="N",
-        help="requests in flight at once (default 16)",
+        help="requests in flight at once at most; the window adapts below it (default 64)",
     )
     limits.add_argument(
         "--rate", type=t.rate, metavar="REQ_PER_S", help="at most this many requests per second"
