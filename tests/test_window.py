@@ -102,11 +102,11 @@ def test_each_operation_is_compared_with_its_own_round_trip():
 
 
 def test_a_millisecond_of_noise_on_loopback_is_not_queueing():
-    """Round trips of 1 ms that vary by a few ms stay under the slack: the window grows."""
+    """Round trips of 1 ms that vary by up to 20 ms stay under the slack: the window grows."""
     clock = VirtualClock()
     window = Window(clock, 64)
 
-    for rtt in (0.001, 0.004, 0.002, 0.005):
+    for rtt in (0.001, 0.015, 0.002, 0.02):
         full_round(window, clock, rtt)
 
     assert window.size == 64

@@ -7,9 +7,10 @@ concurrency-limits (Gradient2) do, from the one signal every answer carries: its
 
 * Each operation (a bulk change, a list page, a GET) has its own unloaded round trip, the
   shortest seen: a 100,000-item list page is slow for a reason that is not queueing.
-* An answer is *queued* when its round trip exceeds ``_TOLERANCE`` times that minimum plus
-  ``_SLACK``: the slack keeps a loopback service's sub-millisecond noise from reading as a
-  queue, the tolerance keeps jitter from doing so.
+* An answer is *queued* when its round trip exceeds both ``_TOLERANCE`` times that minimum
+  and that minimum plus ``_SLACK``: the tolerance keeps jitter from reading as a queue, the
+  slack does so for a loopback service's round trips of a millisecond, which vary by more
+  than their own size.
 * **Slow start**: from ``initial`` (16, or the cap if lower) the window grows by one for
   every answer that was not queued and was sent while the window was at least half used,
   so it doubles every round trip while the service keeps up. A short run reaches the cap
@@ -40,12 +41,12 @@ from aicore_bulk._clock import Clock
 
 #: The window a run starts at (the cap, if lower), unless told a remembered one.
 INITIAL: Final = 16
-#: An answer is queued above this many times its operation's shortest round trip...
+#: An answer is queued above this many times its operation's shortest round trip and
 _TOLERANCE: Final = 1.15
-#: ... plus these seconds. A round trip of a millisecond on loopback varies by more than
-#: its own size; a fixed slack keeps that from reading as a queue (and shrinking the window
-#: of a 0 ms service that keeps up well).
-_SLACK: Final = 0.005
+#: these seconds more than it. A round trip of a millisecond on loopback varies
+#: by more than its own size (the client's and the server's CPU, a busy machine): waits
+#: this short are noise, and shrinking for them would starve a 0 ms service that keeps up.
+_SLACK: Final = 0.02
 #: Calm rounds before the first probe after a shrink; each shrink doubles it, up to this.
 _MAX_QUIET: Final = 16
 
@@ -139,7 +140,7 @@ class Window:
             self._base[ticket.operation] = base = rtt
         if ticket.at < self._cut_at:
             return  # queued behind the old, larger window
-        allowed = _TOLERANCE * base + _SLACK
+        allowed = max(_TOLERANCE * base, base + _SLACK)
         # Growing a window that was never full would grow it untested (as a TCP window
         # limited by its application must not grow: RFC 7661).
         used = self._full_at >= ticket.at
