@@ -105,28 +105,65 @@ def test_a_capacity_below_one_or_not_whole_is_refused(capacity):
         SimulatorConfig(capacity=capacity)
 
 
-async def test_a_waiter_that_gives_up_leaves_its_place_to_the_next():
-    """A queued request cancelled while it waits does not keep a worker from the next one."""
-    clock = VirtualClock()
-    capacity, recorder = Capacity(1, clock), Recorder()
-    order = []
+def one_worker() -> tuple[Capacity, Recorder, list[str], dict[str, asyncio.Event]]:
+    """A capacity of one, the order requests got served in, and an event to end each one."""
+    return Capacity(1, VirtualClock()), Recorder(), [], {}
 
-    async def serve(name: str, seconds: float) -> None:
+
+async def start(capacity, recorder, order, done, name: str) -> asyncio.Task[None]:
+    """Start a request that holds its place until ``done[name]`` is set."""
+    done[name] = asyncio.Event()
+
+    async def serve() -> None:
         async with capacity.served(recorder):
             order.append(name)
-            await clock.sleep(seconds)
+            await done[name].wait()
 
-    first = asyncio.create_task(serve("first", 1.0))
+    task = asyncio.create_task(serve())
     await asyncio.sleep(0)
-    quitter = asyncio.create_task(serve("quitter", 1.0))
-    last = asyncio.create_task(serve("last", 1.0))
+    return task
+
+
+@pytest.mark.parametrize("when", ["while waiting", "as the worker frees up"])
+async def test_a_waiter_that_gives_up_leaves_its_place_to_the_next(when):
+    """A queued request cancelled while it waits does not keep a worker from the next one."""
+    capacity, recorder, order, done = parts = one_worker()
+    first = await start(*parts, "first")
+    quitter = await start(*parts, "quitter")
+    last = await start(*parts, "last")
+
+    if when == "while waiting":
+        quitter.cancel()
+        await asyncio.sleep(0)
+        done["first"].set()
+    else:
+        done["first"].set()  # the first leaves before the quitter sees its cancellation
+        quitter.cancel()
     await asyncio.sleep(0)
-    quitter.cancel()
-    await asyncio.gather(first, last, return_exceptions=True)
+    done["last"].set()
+    await asyncio.gather(first, quitter, last, return_exceptions=True)
 
     assert order == ["first", "last"]
     assert capacity.serving == 0
     assert recorder.peak_queued == 2
+
+
+async def test_a_place_handed_to_a_request_that_just_gave_up_goes_to_the_next():
+    """Cancelled right after its turn came, a request passes its worker on."""
+    capacity, _, order, done = parts = one_worker()
+    first = await start(*parts, "first")
+    unlucky = await start(*parts, "unlucky")
+    last = await start(*parts, "last")
+
+    done["first"].set()
+    await asyncio.sleep(0)  # the first leaves and hands its place to the unlucky one
+    unlucky.cancel()  # before it could take it
+    await asyncio.sleep(0)
+    done["last"].set()
+    await asyncio.gather(first, unlucky, last, return_exceptions=True)
+
+    assert order == ["first", "last"]
+    assert capacity.serving == 0
 
 
 def test_latency_figures_are_nearest_rank_percentiles():
