@@ -79,6 +79,25 @@ async def test_simulate_serves_seeds_and_stops_on_sigterm():
     assert out.decode().strip() == "aicore-bulk simulator stopped."
 
 
+async def test_simulate_capacity_reaches_the_server_and_its_statistics():
+    """``simulate --capacity 2`` serves with two workers, as its statistics report."""
+    process, lines = await start_simulator("--capacity", "2")
+    try:
+        url = lines[0].rsplit(" ", 1)[1]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{url}/_simulator/statistics") as response,
+        ):
+            stats = await response.json()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), timeout=30)
+
+    assert stats["capacity"] == 2
+    assert stats["peak_queued"] == 0
+    assert stats["latency"]["count"] == 0
+
+
 async def test_simulate_stops_cleanly_on_ctrl_c():
     """SIGINT (Ctrl-C) stops the server with exit code 0 as well."""
     process, _ = await start_simulator()
@@ -261,8 +280,11 @@ def test_the_documented_print_env_script_runs(tmp_path):
         (["--server-errors", "2"], "not a probability"),
         (["--status-mix", "DELETING=1"], "is not STATUS=WEIGHT"),
         (["--rate-limit", "0"], "is not a number > 0"),
+        (["--capacity", "0"], "argument --capacity: '0' must be at least 1"),
+        (["--capacity", "-3"], "argument --capacity: '-3' is not a count >= 0"),
+        (["--capacity", "many"], "argument --capacity: 'many' is not a whole number"),
     ],
-    ids=["port", "probability", "mix", "rate-limit"],
+    ids=["port", "probability", "mix", "rate-limit", "capacity-0", "capacity-neg", "capacity-word"],
 )
 def test_simulate_refuses_bad_options(args, message):
     """Bad knobs exit 2 with a message naming the problem, before serving."""

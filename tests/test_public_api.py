@@ -71,6 +71,7 @@ def test_testing_all_is_pinned():
         "Credentials",
         "Faults",
         "ItemSnapshot",
+        "Latency",
         "Lifecycle",
         "RunningSimulator",
         "SeedSpec",

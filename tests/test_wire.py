@@ -15,6 +15,7 @@ from aicore_bulk._caller import Caller
 from aicore_bulk._models import Deleting, Op, Status
 from aicore_bulk._rate import Pacer
 from aicore_bulk._retry import RetryBudget
+from aicore_bulk._window import Window
 from aicore_bulk.testing import VirtualClock
 
 BASE = "https://api.ai.example.com/v2"
@@ -51,6 +52,7 @@ def make_api(transport):
         retry=RetryPolicy(attempts=2, wait_initial=0),
         budget=RetryBudget(10),
         clock=clock,
+        window=Window(clock, 4),
     )
     return Api(caller, BASE, "team-a")
 

@@ -10,7 +10,8 @@ keeps aiohttp in ``_transport`` and the simulator, and backoff in ``_retry``.
 |   | ``_events``, ``_gc``, ``_version``, ``_logging`` (the ``aicore_bulk`` logger) |
 | 1 | pure logic and single concerns: ``_planner`` (decisions), ``_transitions`` (the |
 |   | per-item state machine), ``_config``, ``_transport``, ``_retry``, ``_rate``, ``_auth``, |
-|   | ``_journal``, ``_caller`` (one request), ``_api`` (the wire format) |
+|   | ``_window`` (requests in flight), ``_journal``, ``_caller`` (one request), ``_api`` |
+|   | (the wire format) |
 |   | ``_memory`` (the limits learned, kept between runs) |
 | 2 | the parts of a run: ``_book`` (items and outcomes), ``_reads`` (every status read), |
 |   | ``_routing``, ``_queue`` (the change queue), ``_stop_wait``, ``_selection``, |

@@ -26,6 +26,7 @@ from aicore_bulk._retry import (
     retry_after,
 )
 from aicore_bulk._transport import Request, Response, Transport, TransportError
+from aicore_bulk._window import Window
 
 _UNAUTHORIZED = 401
 _THROTTLED = 429
@@ -102,6 +103,8 @@ class Caller:
     retry: RetryPolicy
     budget: RetryBudget
     clock: Clock
+    #: How many requests may be in flight now; the limiter's tokens follow it.
+    window: Window
     listener: Listener | None = None
     counters: Counters = attrs.field(factory=Counters)
     #: Set by :meth:`halt`: requests not yet on the wire are never sent.
@@ -258,9 +261,13 @@ class Caller:
             counters.in_flight += 1
             counters.peak_in_flight = max(counters.peak_in_flight, counters.in_flight)
             self._emit(RequestSent(operation, items, attempt))
+            window = self.window
+            ticket = window.sent(operation)
             started = self.clock.monotonic()
+            got_answer = False
             try:
                 response = await self.transport.send(request)
+                got_answer = True
             except TransportError as error:
                 seconds = self.clock.monotonic() - started
                 self._emit(RequestAnswered(operation, items, None, seconds))
@@ -268,6 +275,12 @@ class Caller:
                 return error, token
             finally:
                 counters.in_flight -= 1
+                if not got_answer:
+                    window.lost(ticket)
+            window.answered(ticket, throttled=response.status == _THROTTLED)
+            if window.size != self.limiter.total_tokens:
+                # Shrinking only holds back new requests; those in flight finish.
+                self.limiter.total_tokens = window.size
         self.answered = True
         seconds = self.clock.monotonic() - started
         self._emit(RequestAnswered(operation, items, response.status, seconds))

@@ -59,17 +59,18 @@ class LearnedLimits:
     """What a run learned of the service's limits.
 
     Attributes:
-        ceiling: The estimated limit, in requests per second.
-        burst: How many requests the gateway lets through at once.
-        rate: The adaptive rate in force at the end of the run.
-        learned_at: When the limit was last learned from a 429 (seconds since the epoch).
+        ceiling: The estimated limit, in requests per second (None: no 429 taught one).
+        burst: How many requests the gateway lets through at once (None with ``ceiling``).
+        rate: The adaptive rate in force at the end of the run (None with ``ceiling``).
+        learned_at: When the limit was last learned from a 429, or else when the window was
+            (seconds since the epoch).
         window: The concurrency window at the end (None: not known).
 
     """
 
-    ceiling: float
-    burst: float
-    rate: float
+    ceiling: float | None
+    burst: float | None
+    rate: float | None
     learned_at: float
     window: int | None = None
 
@@ -176,11 +177,17 @@ def _parse_entry(entry: object) -> LearnedLimits | None:
     """An entry of the file, checked (None: malformed)."""
     if not isinstance(entry, dict):
         return None
-    ceiling, burst, rate = (_positive(entry.get(name)) for name in ("ceiling", "burst", "rate"))
+    names = ("ceiling", "burst", "rate")
+    ceiling, burst, rate = (_positive(entry.get(name)) for name in names)
     window, learned_at = entry.get("window"), entry.get("learned_at")
-    if ceiling is None or burst is None or rate is None or not isinstance(learned_at, str):
+    if not isinstance(learned_at, str):
         return None
     if window is not None and (type(window) is not int or window < 1):
+        return None
+    # A rate limit is all three numbers or none of them (a record of the window alone).
+    if (ceiling is None or burst is None or rate is None) and (
+        window is None or any(entry.get(name) is not None for name in names)
+    ):
         return None
     try:
         at = dt.datetime.fromisoformat(learned_at)

@@ -164,10 +164,12 @@ class Limits:
     """How hard a run may push the service.
 
     Attributes:
-        concurrency: Requests in flight at once.
+        concurrency: Requests in flight at once, at most: the cap of the adaptive window.
         rate: Requests per second at most, or None for no cap.
-        adaptive: Learn the service's limit from its 429s and stay under it (see
-            ``docs/design.md``); False keeps the rate fixed and only pauses for ``Retry-After``.
+        adaptive: Adapt to the service (see ``docs/design.md``): learn its rate limit from
+            its 429s and stay under it, and keep only as many requests in flight as it serves
+            without queueing them (a window from 16 up to ``concurrency``). False keeps the
+            rate fixed (only pausing for ``Retry-After``) and ``concurrency`` requests in flight.
         remember: Start from the limits an earlier run learned from this service and
             tenant, and save what this run learns, in ``$XDG_CACHE_HOME/aicore-bulk/``
             (see ``docs/configuration.md``). Off by default: a library writes to the
@@ -176,7 +178,7 @@ class Limits:
     """
 
     concurrency: int = attrs.field(
-        default=16, validator=number(at_least=1, at_most=256, whole=True)
+        default=64, validator=number(at_least=1, at_most=256, whole=True)
     )
     rate: float | None = attrs.field(default=None, validator=number(above=0, optional=True))
     adaptive: bool = True

@@ -176,8 +176,8 @@ class Pacer:
         after any event, in case the limit was raised. The curve starts with the first
         request, not now: the run may wait a while before it sends anything.
         """
-        if not self.adaptive:
-            return  # a fixed rate learns nothing, and starts from nothing learned
+        if not self.adaptive or learned.ceiling is None or learned.burst is None:
+            return  # a fixed rate learns nothing; a record of the window alone has no limit
         self.ceiling = max(MIN_RATE, learned.ceiling)
         self.burst = max(1.0, learned.burst)
         self.rate = self._grown(0.0)

@@ -11,7 +11,7 @@ Its JSON form is a contract (the CLI prints it and orchestrators parse it)::
               "resource_group": "default", "kind": "executions", "target": "DELETED",
               "started_at": "2026-01-01T00:00:00.000Z",
               "finished_at": "2026-01-01T00:00:04.200Z", "interrupted": false,
-              "options": {"concurrency": 16, "rate": null, "adaptive": true,
+              "options": {"concurrency": 64, "rate": null, "adaptive": true,
                           "attempts": 6, "request_timeout": 30.0, "deadline": null,
                           "stop_wait": 600.0, "poll_interval": 2.0, "page_size": 100000,
                           "batch_wait": 10.0, "grace": 5.0, "journal": null,

@@ -45,7 +45,7 @@ from aicore_bulk._events import Event, Listener, PhaseDone, PlanReady
 from aicore_bulk._intake import Ids, intake_states, kept_of
 from aicore_bulk._journal import Journal, RunRecord
 from aicore_bulk._logging import get_logger, log, plural, run_id_set
-from aicore_bulk._memory import LimitsMemory
+from aicore_bulk._memory import LearnedLimits, LimitsMemory
 from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Seen, Target
 from aicore_bulk._queue import ChangeQueue
 from aicore_bulk._rate import Pacer
@@ -67,6 +67,7 @@ from aicore_bulk._stop_wait import StopWait
 from aicore_bulk._transitions import Goal, ItemState, at_final_read
 from aicore_bulk._transport import Transport
 from aicore_bulk._version import __version__
+from aicore_bulk._window import Window
 
 JournalPath = str | os.PathLike[str]
 #: Called with the plan before the first change; False declines the run.
@@ -103,23 +104,30 @@ class Connection:
     memory: LimitsMemory | None = None
 
     def caller(self, *, listener: Listener | None, items: int) -> Caller:
-        """A fresh caller for one run: its own pacer, limiter, budget and counters.
+        """A fresh caller for one run: its own pacer, window, limiter, budget and counters.
 
-        With a memory, the pacer starts from the limits an earlier run learned.
+        With a memory, the pacer and the window start from what an earlier run learned.
         """
-        pacer = Pacer(self.clock, self.limits.rate, adaptive=self.limits.adaptive)
+        limits = self.limits
+        pacer = Pacer(self.clock, limits.rate, adaptive=limits.adaptive)
         remembered = self.memory.recall() if self.memory is not None else None
         if remembered is not None:
             pacer.restore(remembered)
-            # The adaptive window starts at ``remembered.window`` too, once there is one.
+        window = Window(
+            self.clock,
+            limits.concurrency,
+            initial=remembered.window if remembered is not None else None,
+            adaptive=limits.adaptive,
+        )
         return Caller(
             transport=self.transport,
             auth=self.auth,
             pacer=pacer,
-            limiter=anyio.CapacityLimiter(self.limits.concurrency),
+            limiter=anyio.CapacityLimiter(window.size),
             retry=self.retry,
             budget=RetryBudget(_budget(self.retry, items)),
             clock=self.clock,
+            window=window,
             listener=listener,
         )
 
@@ -128,9 +136,16 @@ class Connection:
         if self.memory is None:
             return
         learned = caller.pacer.learned()
-        # The adaptive window's size joins the record here, once there is one.
+        window = caller.window.size if self.limits.adaptive else None
         if learned is not None:
-            self.memory.keep(learned)
+            self.memory.keep(attrs.evolve(learned, window=window))
+        elif window is not None:
+            # No 429 taught a rate, but the window found how much the service serves at once.
+            self.memory.keep(
+                LearnedLimits(
+                    ceiling=None, burst=None, rate=None, learned_at=self.clock.time(), window=window
+                )
+            )
 
     def api(self, caller: Caller) -> Api:
         """The AI API of this client's resource group, spoken through ``caller``."""
@@ -558,13 +573,19 @@ class Run:
             self.book.finish(f"the run's deadline of {deadline:g} s passed first")
             log(_log, logging.WARNING, "dispatch cut short: the deadline of %g s passed", deadline)
             return False
-        counters = self.caller.counters
+        counters, window = self.caller.counters, self.caller.window
         log(
             _log,
             logging.INFO,
-            "dispatch done: %s",
+            "dispatch done: %s; concurrency window peaked at %d of %d, ended at %d",
             plural(counters.mutating, "change request"),
+            window.peak,
+            window.cap,
+            window.size,
             mutating_requests=counters.mutating,
+            window_peak=window.peak,
+            window=window.size,
+            peak_in_flight=counters.peak_in_flight,
         )
         return False
 

@@ -134,7 +134,7 @@ def test_the_report_records_the_selection_and_max_items(cli, sim):
         "selection": "--status DEAD --older-than 1d12h --age-field completion",
         "max_items": "50",
     }
-    assert run["options"]["concurrency"] == 16
+    assert run["options"]["concurrency"] == 64
     assert run["kind"] == "executions"
 
 

@@ -88,7 +88,7 @@ async def test_the_run_record_is_in_the_documented_json_form(client, aicore_simu
     assert run["started_at"] == "2026-01-01T00:00:00.000Z"
     assert re.fullmatch(r"2026-01-01T00:00:\d\d\.\d{3}Z", run["finished_at"])
     assert run["options"]["labels"] == {}
-    assert run["options"]["concurrency"] == 16
+    assert run["options"]["concurrency"] == 64
     assert RunInfo.from_json(run).to_json() == run  # the form reads back as it was written
 
 

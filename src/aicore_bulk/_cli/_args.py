@@ -257,9 +257,9 @@ def _add_limit_options(
     limits.add_argument(
         "--concurrency",
         type=t.positive,
-        default=16,
+        default=64,
         metavar="N",
-        help="requests in flight at once (default 16)",
+        help="requests in flight at once at most; the window adapts below it (default 64)",
     )
     limits.add_argument(
         "--rate", type=t.rate, metavar="REQ_PER_S", help="at most this many requests per second"
@@ -417,6 +417,14 @@ def add_simulator_options(parser: argparse.ArgumentParser) -> None:
         choices=(400, 412),
         default=412,
         help="HTTP status of a refused single stop or delete (default: %(default)s)",
+    )
+    behaviour.add_argument(
+        "--capacity",
+        type=t.positive,
+        default=None,
+        metavar="N",
+        help="serve at most N AI API requests at once, queue the rest in arrival order "
+        "(default: unlimited)",
     )
 
     lifecycle = parser.add_argument_group("items that change by themselves")

@@ -44,6 +44,7 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
         bulk_deployments="deployments" not in args.no_bulk,
         shuffle_answers=args.shuffle_answers,
         conflict_status=args.conflict_status,
+        capacity=args.capacity,
         lifecycle=lifecycle,
         seed=args.seed,
         faults=Faults(

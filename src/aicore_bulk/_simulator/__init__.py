@@ -9,6 +9,7 @@ Modules, each with one job:
 * ``_rules``: the contract's status table, error codes and messages;
 * ``_store``: items per resource group, with status changes that happen over time;
 * ``_faults``: fault knobs and the seeded decisions drawn from them;
+* ``_capacity``: how many requests are served at once, and the queue of the rest;
 * ``_stats``: what the simulator saw, for tests (requests, batch sizes, violations);
 * ``_seed``: deterministic workloads;
 * ``_app``: the aiohttp.web application (HTTP in, HTTP out);

@@ -12,6 +12,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, NoReturn, cast
 
+import attrs
 from aiohttp import web
 
 from aicore_bulk._simulator import _rules
@@ -142,9 +143,7 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 @web.middleware
-async def _auth_and_faults(  # noqa: PLR0911 - one return per fault
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
+async def _auth_and_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/v2/"):
         return await handler(request)
     sim = request.app[SIMULATOR_KEY]
@@ -160,11 +159,20 @@ async def _auth_and_faults(  # noqa: PLR0911 - one return per fault
     # rendered) as a clump of requests the client never sent together.
     refusal, name = sim.faults.refusal()
     delay = sim.faults.delay()
-    if delay > 0:
-        await sim.clock.sleep(delay)
     if refusal is not None and name is not None:
+        if delay > 0:
+            await sim.clock.sleep(delay)
         sim.recorder.faults[name] += 1
         return _refuse(request, refusal)
+    # Past the gateway: a worker serves it (after a wait in line, at capacity).
+    async with sim.capacity.served(sim.recorder):
+        if delay > 0:
+            await sim.clock.sleep(delay)
+        return await _served(request, handler, sim)
+
+
+async def _served(request: web.Request, handler: Handler, sim: Simulator) -> web.StreamResponse:
+    """Handle a request the gateway let through, with the connection and body faults."""
     verdict = sim.faults.connection()
     if verdict == "drop-before":
         sim.recorder.faults[verdict] += 1
@@ -506,6 +514,10 @@ async def _statistics(request: web.Request) -> web.Response:
             "faults": dict(stats.faults),
             "violation_count": stats.violation_count,
             "violations": [[v.rule, v.detail] for v in stats.violations[:20]],
+            "capacity": request.app[SIMULATOR_KEY].config.capacity,
+            "peak_queued": stats.peak_queued,
+            "queued": stats.queued,
+            "latency": attrs.asdict(stats.latency),
         }
     )
 

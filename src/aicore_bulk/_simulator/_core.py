@@ -12,6 +12,7 @@ from attrs import validators as v
 
 from aicore_bulk._clock import SYSTEM_CLOCK, Clock
 from aicore_bulk._simulator import _rules, _seed
+from aicore_bulk._simulator._capacity import Capacity
 from aicore_bulk._simulator._faults import FaultPlan, Faults
 from aicore_bulk._simulator._rules import Kind
 from aicore_bulk._simulator._seed import Lifecycle, SeedSpec
@@ -48,6 +49,11 @@ class SimulatorConfig:
     )
     #: Request bodies above this many bytes are refused with a 400.
     max_body_bytes: int = attrs.field(default=1 << 20, validator=v.gt(0))
+    #: AI API requests served at once (the latency fault and the handling both count);
+    #: the rest wait their turn, first come first served. None: any number.
+    capacity: int | None = attrs.field(
+        default=None, validator=v.optional([v.instance_of(int), v.gt(0)])
+    )
     faults: Faults = attrs.field(factory=Faults)
     #: How seeded running items change by themselves over time; None: they never do.
     lifecycle: Lifecycle | None = None
@@ -102,6 +108,7 @@ class Simulator:
             delete_linger=self.config.delete_linger,
         )
         self.recorder = Recorder()
+        self.capacity = Capacity(self.config.capacity, clock)
         self.faults = FaultPlan(self.config.faults, clock.time, self.rng, clock.time())
         self._tokens: dict[str, float] = {}
         self._request_ids = 0

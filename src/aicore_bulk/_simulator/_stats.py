@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import math
 from collections import Counter
+from collections.abc import Iterable
 from types import MappingProxyType
 from typing import Final, Literal
 
@@ -22,6 +25,8 @@ ViolationRule = Literal[
 #: Violations kept with their details; beyond this only the count grows, so a badly broken
 #: client cannot make the simulator's memory grow without bound.
 _MAX_KEPT: Final = 1000
+#: Served times kept for the latency figures: the latest this many (a bounded memory).
+_MAX_TIMED: Final = 100_000
 
 
 @attrs.frozen
@@ -30,6 +35,38 @@ class Violation:
 
     rule: ViolationRule
     detail: str
+
+
+@attrs.frozen
+class Latency:
+    """How long served requests took in the server, queueing included (seconds)."""
+
+    count: int = 0
+    mean: float = 0.0
+    p50: float = 0.0
+    p95: float = 0.0
+    p99: float = 0.0
+    max: float = 0.0
+
+    @classmethod
+    def of(cls, seconds: Iterable[float]) -> Latency:
+        """The figures of these times (all zero when there are none)."""
+        ordered = sorted(seconds)
+        if not ordered:
+            return cls()
+
+        def rank(share: float) -> float:
+            # The nearest-rank percentile: a time some request really took.
+            return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+        return cls(
+            count=len(ordered),
+            mean=sum(ordered) / len(ordered),
+            p50=rank(0.5),
+            p95=rank(0.95),
+            p99=rank(0.99),
+            max=ordered[-1],
+        )
 
 
 @attrs.frozen
@@ -51,6 +88,14 @@ class Statistics:
     faults: MappingProxyType[str, int]
     violations: tuple[Violation, ...]
     violation_count: int
+    #: The most AI API requests waiting at once for the server's capacity (``capacity``).
+    peak_queued: int = 0
+    #: AI API requests that had to wait for the server's capacity.
+    queued: int = 0
+    #: Time in the server of the served AI API requests (the latest 100,000): from arrival
+    #: to answer, the capacity queue and the latency fault included; refusals (401, 429,
+    #: injected 5xx) are not served and not counted.
+    latency: Latency = Latency()
 
     @property
     def total_requests(self) -> int:
@@ -77,6 +122,11 @@ class Recorder:
     throttled: int = 0
     violations: list[Violation] = attrs.field(factory=list)
     violation_count: int = 0
+    peak_queued: int = 0
+    queued: int = 0
+    served: collections.deque[float] = attrs.field(
+        factory=lambda: collections.deque(maxlen=_MAX_TIMED)
+    )
     #: Change requests that carried each item, by (kind, ID, operation); kept apart from
     #: :class:`Statistics` because it grows with the items (read it per item).
     received: Counter[tuple[str, str, str]] = attrs.field(factory=Counter)
@@ -89,6 +139,11 @@ class Recorder:
     def leave(self) -> None:
         """A request ended (answered, refused or dropped)."""
         self.in_flight -= 1
+
+    def waiting(self, queued: int) -> None:
+        """A request joined the capacity queue; ``queued`` wait now."""
+        self.queued += 1
+        self.peak_queued = max(self.peak_queued, queued)
 
     def violation(self, rule: ViolationRule, detail: str) -> None:
         """Note a contract violation by the client."""
@@ -108,4 +163,7 @@ class Recorder:
             faults=MappingProxyType(dict(self.faults)),
             violations=tuple(self.violations),
             violation_count=self.violation_count,
+            peak_queued=self.peak_queued,
+            queued=self.queued,
+            latency=Latency.of(self.served),
         )

@@ -30,7 +30,7 @@ from aicore_bulk._simulator._server import (
     serve_in_thread,
     serve_until_signal,
 )
-from aicore_bulk._simulator._stats import Statistics, Violation
+from aicore_bulk._simulator._stats import Latency, Statistics, Violation
 from aicore_bulk.testing._clock import VirtualClock
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "Credentials",
     "Faults",
     "ItemSnapshot",
+    "Latency",
     "Lifecycle",
     "RunningSimulator",
     "SeedSpec",
