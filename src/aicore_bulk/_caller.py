@@ -6,8 +6,9 @@ or says why there is none. Per-item meaning is left to the wire format (``_api``
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import anyio
 import attrs
@@ -112,10 +113,31 @@ class Caller:
     #: The service has answered at least once: from then on a failed connection is a bad
     #: moment (retried with the full backoff), not a wrong address.
     answered: bool = attrs.field(default=False, init=False)
+    #: The waits of the requests not yet given their turn (see :meth:`halt`).
+    _waiting: set[anyio.CancelScope] = attrs.field(factory=set, init=False)
 
     def halt(self) -> None:
-        """Send nothing more (an interruption); requests on the wire still get their answer."""
+        """Send nothing more (an interruption); requests on the wire still get their answer.
+
+        Requests still waiting for their turn stop waiting at once: they never left, so
+        their items are reported as not sent, not left in doubt by the grace period's end.
+        """
         self.halted = True
+        for waiting in self._waiting:
+            waiting.cancel()
+
+    @contextlib.contextmanager
+    def _unless_halted(self) -> Iterator[None]:
+        """Wait for a turn, unless the run is (or gets) halted: then stop waiting at once."""
+        scope = anyio.CancelScope()
+        if self.halted:
+            scope.cancel()
+        self._waiting.add(scope)
+        try:
+            with scope:
+                yield
+        finally:
+            self._waiting.discard(scope)
 
     async def call(
         self,
@@ -241,8 +263,10 @@ class Caller:
         (a 429 pause, a slow queue), longer than a short-lived token lives.
         None: the run was interrupted while the request waited for its turn (it never left).
         """
-        async with self.limiter:
-            await self.pacer.wait_turn()
+        async with contextlib.AsyncExitStack() as turn:
+            with self._unless_halted():
+                await turn.enter_async_context(self.limiter)
+                await self.pacer.wait_turn()
             if self.halted:
                 return None, ""
             if last_look is not None:

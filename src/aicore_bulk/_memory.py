@@ -180,14 +180,12 @@ def _parse_entry(entry: object) -> LearnedLimits | None:
     names = ("ceiling", "burst", "rate")
     ceiling, burst, rate = (_positive(entry.get(name)) for name in names)
     window, learned_at = entry.get("window"), entry.get("learned_at")
-    if not isinstance(learned_at, str):
-        return None
-    if window is not None and (type(window) is not int or window < 1):
-        return None
+    bad_window = window is not None and (type(window) is not int or window < 1)
     # A rate limit is all three numbers or none of them (a record of the window alone).
-    if (ceiling is None or burst is None or rate is None) and (
+    bad_limit = (ceiling is None or burst is None or rate is None) and (
         window is None or any(entry.get(name) is not None for name in names)
-    ):
+    )
+    if not isinstance(learned_at, str) or bad_window or bad_limit:
         return None
     try:
         at = dt.datetime.fromisoformat(learned_at)
