@@ -9,7 +9,7 @@ import re
 import attrs
 import pytest
 
-from aicore_bulk.testing import ResourceGroup, Simulator, SimulatorConfig
+from aicore_bulk.testing import Faults, ResourceGroup, Simulator, SimulatorConfig
 
 TEAM = "ext.ai.sap.com/team"
 STAGE = "ext.ai.sap.com/stage"
@@ -446,7 +446,12 @@ async def test_state_and_statistics_paths_read_per_group(api, aicore_simulator):
     assert await read("/_simulator/states/executions") == {"DEAD": 1}
     stats = await read("/_simulator/statistics")
     assert stats["groups"] == {
-        "ml-train": {"requests": {"bulk": 1}, "bulk_sizes": {"1": 1}, "changed": {"delete": 1}}
+        "ml-train": {
+            "requests": {"bulk": 1},
+            "bulk_sizes": {"1": 1},
+            "changed": {"delete": 1},
+            "throttled": 0,
+        }
     }
 
 
@@ -462,3 +467,23 @@ def test_configs_and_groups_stay_hashable():
         ResourceGroup("ml-train", {TEAM: "ml"})
     }
     assert "mappingproxy" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    "aicore_simulator_config",
+    [attrs.evolve(TENANT, faults=Faults(rate_limit=1.0, rate_burst=2))],
+    ids=["two-requests-at-once"],
+)
+async def test_throttling_is_counted_per_group_and_spans_the_tenant(api, aicore_simulator):
+    """One tenant-wide limit: the admin listing and every group draw on it; 429s count per group."""
+    first, _, _ = await list_groups(api)
+    ml, _, _ = await api.call("GET", "/lm/executions", resource_group="ml-train")
+    web, _, _ = await api.call("GET", "/lm/executions", resource_group="web-shop")
+    listing, _, _ = await list_groups(api)
+    stats = aicore_simulator.statistics()
+
+    assert (first, ml, web, listing) == (200, 200, 429, 429)
+    assert stats.throttled == 2
+    assert stats.groups["ml-train"].throttled == 0
+    assert stats.groups["web-shop"].throttled == 1
+    assert stats.groups["web-shop"].requests == {"list": 1}
