@@ -1,8 +1,8 @@
-"""What the simulator saw: request counts, batch sizes, in-flight peaks and contract violations."""
+"""What the simulator saw: request counts, batch sizes, service time, contract violations."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from types import MappingProxyType
 from typing import Final, Literal
 
@@ -51,6 +51,14 @@ class Statistics:
     faults: MappingProxyType[str, int]
     violations: tuple[Violation, ...]
     violation_count: int
+    #: Seconds spent inside the handlers, by operation: the simulator's own service time,
+    #: without the added latency or queueing (wall time around synchronous handler code).
+    service_seconds: MappingProxyType[str, float] = MappingProxyType({})
+
+    @property
+    def busy_seconds(self) -> float:
+        """Seconds the simulator spent serving: it serves one request at a time on one core."""
+        return sum(self.service_seconds.values())
 
     @property
     def total_requests(self) -> int:
@@ -77,6 +85,7 @@ class Recorder:
     throttled: int = 0
     violations: list[Violation] = attrs.field(factory=list)
     violation_count: int = 0
+    service_seconds: defaultdict[str, float] = attrs.field(factory=lambda: defaultdict(float))
     #: Change requests that carried each item, by (kind, ID, operation); kept apart from
     #: :class:`Statistics` because it grows with the items (read it per item).
     received: Counter[tuple[str, str, str]] = attrs.field(factory=Counter)
@@ -108,4 +117,5 @@ class Recorder:
             faults=MappingProxyType(dict(self.faults)),
             violations=tuple(self.violations),
             violation_count=self.violation_count,
+            service_seconds=MappingProxyType(dict(self.service_seconds)),
         )
