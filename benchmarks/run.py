@@ -242,16 +242,17 @@ async def measure(
     )
     api_requests = sum(n for op, n in stats["requests"].items() if op != "token")
     p95 = p95_seconds(stats)
+    seconds = round(result["seconds"], 3)
     return {
         "contender": label or name,
         "items": len(ids),
         "running": running,
         "latency": latency,
         "concurrency": concurrency,
-        "seconds": round(result["seconds"], 3),
+        "seconds": seconds,
         "items_per_s": round(len(ids) / result["seconds"], 1),
-        "bound_s": round(bound, 3),
-        "x_bound": round(result["seconds"] / bound, 3) if bound else None,
+        "bound_s": round(bound, 6),
+        "x_bound": round(seconds / bound, 4) if bound else None,
         "min_changes": changes,
         "serial_reads": reads,
         "requests": api_requests,
