@@ -807,29 +807,43 @@ def plot(results: dict[str, Any], path: Path) -> None:
         for row in result["rows"]:
             by_latency.setdefault(latency, {}).setdefault(row["contender"], row)
     latencies = list(by_latency)
-    contenders = list(dict.fromkeys(c for rows in by_latency.values() for c in rows))
+    everyone = list(dict.fromkeys(c for rows in by_latency.values() for c in rows))
+    colours = dict(zip(everyone, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
     fig, (faster, bound) = plt.subplots(1, 2, figsize=(12, 4.8))
-    width = 0.8 / len(contenders)
-    for index, contender in enumerate(contenders):
-        xs = [x + index * width for x in range(len(latencies))]
-        for ax, key in ((faster, "faster"), (bound, "x_bound")):
+    for ax, key in ((faster, "faster"), (bound, "x_bound")):
+        # The reference (aicore-bulk) has no "faster" of its own: it is left out of that panel.
+        contenders = list(
+            dict.fromkeys(
+                c for rows in by_latency.values() for c, row in rows.items() if row.get(key)
+            )
+        )
+        width = 0.8 / len(contenders)
+        for index, contender in enumerate(contenders):
             figures = [by_latency[lat].get(contender, {}).get(key) for lat in latencies]
             medians = [f["median"] if f else 0.0 for f in figures]
             errors = [
                 [f["median"] - f["min"] if f else 0.0 for f in figures],
                 [f["max"] - f["median"] if f else 0.0 for f in figures],
             ]
-            ax.bar(xs, medians, width, yerr=errors, capsize=3, label=contender)
-    for ax in (faster, bound):
+            xs = [x + index * width for x in range(len(latencies))]
+            ax.bar(
+                xs,
+                medians,
+                width,
+                yerr=errors,
+                capsize=3,
+                label=contender,
+                color=colours.get(contender),
+            )
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(latencies))], latencies)
+        ax.axhline(1.0, color="grey", linewidth=0.8)
+        ax.legend(fontsize=7)
     faster.set_yscale("log")
-    faster.axhline(1.0, color="grey", linewidth=0.8)
     faster.set_ylabel("aicore-bulk's speed over the contender's (log)")
-    faster.set_title("Same work, same group size")
-    bound.axhline(1.0, color="grey", linewidth=0.8)
-    bound.set_ylabel("seconds / bound")
-    bound.set_title("Distance to each contender's bound")
-    bound.legend(fontsize=7)
+    faster.set_title("How many times faster aicore-bulk is, on the same work")
+    bound.set_yscale("log")
+    bound.set_ylabel("seconds / bound (log)")
+    bound.set_title("Distance to each contender's own bound (1 = the bound)")
     fig.suptitle(
         f"Deleting a backlog of executions: median of {results.get('runs', RUNS)} runs, "
         "bars from min to max"
