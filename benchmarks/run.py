@@ -228,9 +228,11 @@ async def measure(
     changes = min_changes(shape, len(ids), running)
     reads = serial_reads(shape, len(ids))
     busy = float(stats.get("busy_seconds", 0.0))
+    # A server that serves at most K at once makes the rest wait, whatever the client sends.
+    in_service = min(concurrency, capacity) if capacity else concurrency
     bound = bound_seconds(
         changes=changes,
-        concurrency=concurrency,
+        concurrency=in_service,
         latency=latency,
         reads=reads,
         token_s=service["token"],
@@ -249,6 +251,7 @@ async def measure(
         "running": running,
         "latency": latency,
         "concurrency": concurrency,
+        "bound_concurrency": in_service,
         "seconds": seconds,
         "items_per_s": round(len(ids) / result["seconds"], 1),
         "bound_s": round(bound, 6),
