@@ -711,6 +711,7 @@ COLUMNS = (
     "requests",
     "changes",
     "429s",
+    "429 share",
     "CPU s",
     "peak RSS MB",
     "left",
@@ -729,9 +730,10 @@ def table_row(row: dict[str, Any]) -> list[object]:
         spread(row["faster"], "x"),
         f"{row['requests']:,.0f}",
         f"{row['changes']:,.0f}",
-        f"{row['throttled']:,.0f} ({spread(scaled(row['share_429'], 100), ' %')})",
-        row["cpu_seconds"],
-        row["peak_rss_mb"],
+        f"{row['throttled']:,.0f}",
+        spread(scaled(row["share_429"], 100), " %"),
+        f"{row['cpu_seconds']:.2f}",
+        f"{row['peak_rss_mb']:.1f}",
         row["left"],
     ]
 

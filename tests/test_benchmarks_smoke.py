@@ -233,6 +233,7 @@ def test_the_report_table_has_the_x_bound_column_with_min_and_max():
     assert "| contender | conc. | seconds | items/s | x bound |" in text
     assert "| 1.10x (1.05-1.20) |" in text
     assert "| 2.2x (2.1-2.4) |" in text  # aicore-bulk faster, round by round
+    assert "| 0 | 0.0 % |" in text  # 429s, then their share of the requests
 
 
 def test_the_skip_status_evaluation_applies_both_of_the_issues_conditions():
