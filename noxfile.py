@@ -218,7 +218,7 @@ def _integration_tests(session: nox.Session, framework: str) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run every benchmark side by side (about 12 minutes); writes docs/performance-*."""
+    """Run every benchmark side by side (about 20 to 25 minutes); writes docs/performance-*."""
     session.install("-e", ".[test,bench]")
     session.run("python", "benchmarks/simulator_throughput.py")
     session.run("python", "benchmarks/run.py", *session.posargs)

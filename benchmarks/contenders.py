@@ -1,6 +1,7 @@
 """The contenders, each run in its own process so that its CPU time and peak memory are its own.
 
     python benchmarks/contenders.py NAME --ids-file PATH [--concurrency N] [--rate R]
+                                    [--static] [--remember]
 
 The simulator's ``AICORE_*`` settings come from the environment. Prints one JSON line:
 ``{"seconds", "cpu_seconds", "peak_rss_mb", "items"}``; ``seconds`` starts after imports.
@@ -20,12 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import attrs
 
 RUNNING = {"PENDING", "RUNNING"}
 DELETABLE = {"COMPLETED", "DEAD", "STOPPED", "UNKNOWN"}
 BATCH = 100
 POLL = 0.5
 ADAPTIVE = True
+REMEMBER = False
+#: The per-item code of a change the item's status forbids (a delete of a RUNNING item).
+STATUS_FORBIDS = "01010076"
 
 
 def peak_rss_mb() -> float:
@@ -161,11 +166,61 @@ async def raw(ids: Sequence[str], concurrency: int, _rate: float | None) -> None
         await asyncio.gather(*(send(ids[i : i + BATCH]) for i in range(0, len(ids), BATCH)))
 
 
+async def skip_status(ids: Sequence[str], concurrency: int, _rate: float | None) -> None:
+    """A prototype, not the engine: delete first without reading statuses (issue 14, part 2).
+
+    Every ID is deleted in chunks of 100; what bounces with 01010076 (running, so a delete is
+    forbidden) is stopped, waited for (the STOPPING list, as the other contenders poll) and
+    deleted. No plan, retries or report: it measures what skipping the status read saves.
+    The simulator counts its deletes of running items as violations: the harness listed every
+    status (to learn the IDs) on the same simulator, and it cannot tell the two apart.
+    """
+    base = settings()["AICORE_BASE_URL"]
+    gate = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
+        headers = await token(s)
+        patch_headers = {**headers, "Content-Type": "application/merge-patch+json"}
+
+        async def send(chunk: Sequence[str], target: str) -> list[str]:
+            """One bulk change; the IDs that bounced because their status forbids it."""
+            body = json.dumps({"executions": [{"id": i, "targetStatus": target} for i in chunk]})
+            async with (
+                gate,
+                s.patch(f"{base}/lm/executions", data=body, headers=patch_headers) as r,
+            ):
+                answer = await r.json()
+            return [
+                entry["id"]
+                for entry in answer["executions"]
+                if entry.get("error", {}).get("code") == STATUS_FORBIDS
+            ]
+
+        async def in_chunks(chosen: Sequence[str], target: str) -> list[str]:
+            chunks = [chosen[i : i + BATCH] for i in range(0, len(chosen), BATCH)]
+            answers = await asyncio.gather(*(send(chunk, target) for chunk in chunks))
+            return [item for bounced in answers for item in bounced]
+
+        bounced = await in_chunks(ids, "DELETED")
+        # A bounced stop is an item already STOPPING: it is waited for all the same.
+        await in_chunks(bounced, "STOPPED")
+        waiting = set(bounced)
+        while waiting:
+            await asyncio.sleep(POLL)
+            still = await statuses(s, headers, "STOPPING")
+            ready = [i for i in bounced if i in waiting and i not in still]
+            waiting -= set(ready)
+            # Stopped in the meantime, or never stoppable (a PENDING item that completed):
+            # what bounces again is left for the next look.
+            waiting |= set(await in_chunks(ready, "DELETED"))
+
+
 async def aicore_bulk(ids: Sequence[str], concurrency: int, rate: float | None) -> None:
     """aicore-bulk with its defaults (a rate cap only when the scenario gives one)."""
     from aicore_bulk import BulkClient, Limits, RunOptions
 
     limits = Limits(concurrency=concurrency, rate=rate, adaptive=ADAPTIVE)
+    if REMEMBER:  # branch `remember`: a learned limit kept in the XDG cache between runs
+        limits = attrs.evolve(limits, remember=True)
     async with BulkClient.from_env(limits=limits, options=RunOptions(poll_interval=POLL)) as client:
         report = await client.delete("executions", ids)
     if not report.ok:
@@ -187,6 +242,7 @@ CONTENDERS: dict[str, Callable[..., Coroutine[Any, Any, None] | None]] = {
     "per-item": per_item,
     "sdk": sdk,
     "raw-aiohttp": raw,
+    "skip-status": skip_status,
     "aicore-bulk": aicore_bulk,
     "aicore-bulk-selection": aicore_bulk_selection,
 }
@@ -210,6 +266,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rate", type=float, default=None)
     parser.add_argument("--static", action="store_true", help="aicore-bulk without adaptive rate")
+    parser.add_argument("--remember", action="store_true", help="aicore-bulk remembering limits")
     args = parser.parse_args()
     # The selection contender finds its IDs itself: a million IDs held here for nothing would
     # count against its peak RSS (about 90 MB).
@@ -218,8 +275,9 @@ def main() -> None:
     for module in IMPORTS.get(args.name, ()):
         importlib.import_module(module)  # import time is not cleanup time
     started, cpu = time.perf_counter(), time.process_time()
-    global ADAPTIVE
+    global ADAPTIVE, REMEMBER
     ADAPTIVE = not args.static
+    REMEMBER = args.remember
     outcome = contender(ids, args.concurrency, args.rate)
     if asyncio.iscoroutine(outcome):
         asyncio.run(outcome)

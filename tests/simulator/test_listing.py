@@ -204,6 +204,23 @@ async def test_introspection_endpoints_for_other_processes(api, aicore_simulator
     assert aicore_simulator.statistics().total_requests == 0
 
 
+async def test_statistics_count_the_simulators_own_service_time(api, aicore_simulator):
+    """Handler time is summed per operation and in total, and reset with the other counts."""
+    aicore_simulator.seed("executions", 50, statuses={"DEAD": 1})
+    await api.call("GET", "/lm/executions", params={"$top": "100"})
+    await api.bulk("executions", [{"id": "missing-1", "targetStatus": "DELETED"}])
+    base = api.server.url
+
+    async with api.session.get(f"{base}/_simulator/statistics") as response:
+        stats = await response.json()
+    aicore_simulator.reset_statistics()
+
+    assert set(stats["service_seconds"]) == {"token", "list", "bulk"}
+    assert all(seconds > 0 for seconds in stats["service_seconds"].values())
+    assert stats["busy_seconds"] == pytest.approx(sum(stats["service_seconds"].values()))
+    assert aicore_simulator.statistics().busy_seconds == 0
+
+
 async def test_unfiltered_pages_after_deletes_still_hide_expired_items(
     api, aicore_simulator, aicore_clock
 ):

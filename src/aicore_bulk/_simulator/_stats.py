@@ -1,10 +1,10 @@
-"""What the simulator saw: request counts, batch sizes, in-flight peaks and contract violations."""
+"""What the simulator saw: request counts, batch sizes, service time, contract violations."""
 
 from __future__ import annotations
 
 import collections
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from types import MappingProxyType
 from typing import Final, Literal
@@ -112,6 +112,14 @@ class Statistics:
     latency: Latency = Latency()
     #: The same counts per resource group, for every group a request named.
     groups: MappingProxyType[str, GroupStatistics] = MappingProxyType({})
+    #: Seconds spent inside the handlers, by operation: the simulator's own service time,
+    #: without the added latency or queueing (wall time around synchronous handler code).
+    service_seconds: MappingProxyType[str, float] = MappingProxyType({})
+
+    @property
+    def busy_seconds(self) -> float:
+        """Seconds the simulator spent serving: it serves one request at a time on one core."""
+        return sum(self.service_seconds.values())
 
     @property
     def total_requests(self) -> int:
@@ -143,6 +151,7 @@ class Recorder:
     served: collections.deque[float] = attrs.field(
         factory=lambda: collections.deque(maxlen=_MAX_TIMED)
     )
+    service_seconds: defaultdict[str, float] = attrs.field(factory=lambda: defaultdict(float))
     #: Change requests that carried each item, by (kind, ID, operation); kept apart from
     #: :class:`Statistics` because it grows with the items (read it per item).
     received: Counter[tuple[str, str, str]] = attrs.field(factory=Counter)
@@ -202,4 +211,5 @@ class Recorder:
                     for group, requests in self.group_requests.items()
                 }
             ),
+            service_seconds=MappingProxyType(dict(self.service_seconds)),
         )
