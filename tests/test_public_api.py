@@ -9,6 +9,7 @@ import aicore_bulk.testing
 def test_top_level_all_is_pinned():
     """aicore_bulk exports exactly these names."""
     assert aicore_bulk.__all__ == [
+        "AdminScopeError",
         "AiohttpTransport",
         "Auth",
         "AuthenticationError",
@@ -18,12 +19,14 @@ def test_top_level_all_is_pinned():
         "Clock",
         "ConfigurationError",
         "Event",
+        "GroupSelection",
         "InputError",
         "ItemResult",
         "ItemSettled",
         "ItemsFailedError",
         "JournalError",
         "Kind",
+        "LabelMatch",
         "Limits",
         "Listener",
         "MockTransport",
@@ -36,6 +39,7 @@ def test_top_level_all_is_pinned():
         "Request",
         "RequestAnswered",
         "RequestSent",
+        "ResourceGroups",
         "Response",
         "RetryPolicy",
         "Route",

@@ -98,6 +98,8 @@ class RunRecord:
             aicore-bulk kept one.
         include_running: The run may stop PENDING and RUNNING deployments.
         resource_groups: Every resource group the run changed items in.
+        across_groups: The run was one across resource groups (``ResourceGroups``); a
+            resume finishes it in every group, whatever the client's own group.
 
     """
 
@@ -112,6 +114,7 @@ class RunRecord:
     resource_groups: tuple[str, ...] = attrs.field(
         default=attrs.Factory(lambda record: (record.resource_group,), takes_self=True)
     )
+    across_groups: bool = False
 
 
 @attrs.frozen
@@ -228,6 +231,7 @@ class Journal:
                     "duplicates": run.duplicates,
                     "plan": dict(run.plan),
                     "include_running": run.include_running,
+                    "across_groups": run.across_groups,
                 }
                 if run.run is not None:
                     meta["run"] = run.run.to_json()
@@ -313,6 +317,7 @@ class Journal:
             # Journals written before the flag existed: the safe reading.
             include_running=meta.get("include_running", False),
             resource_groups=tuple(meta.get("resource_groups") or (meta["resource_group"],)),
+            across_groups=meta.get("across_groups", False),
         )
 
     def items(self) -> list[JournalItem]:
