@@ -33,7 +33,7 @@ class LabelMatch:
 
     key: str
     value: str
-    negated: bool = False
+    negated: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if not _CONDITION.fullmatch(f"{self.key}={self.value}"):
