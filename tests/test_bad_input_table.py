@@ -761,6 +761,13 @@ def _simulate_on_a_busy_port(here: Here) -> list[str]:
     return [f"exit {code}", *(line for line in stderr.splitlines() if line.startswith("aicore"))]
 
 
+@case("P9")
+def _simulate_label_key_without_prefix(here: Here) -> list[str]:
+    code = _run_main(["simulate", "--resource-group", "ml-a:team=ml"])
+    stderr = here.cli.capsys.readouterr().err
+    return [f"exit {code}", *(line for line in stderr.splitlines() if line.startswith("aicore"))]
+
+
 # --- the tests ------------------------------------------------------------------------------
 
 

@@ -261,8 +261,26 @@ def test_the_documented_print_env_script_runs(tmp_path):
         (["--server-errors", "2"], "not a probability"),
         (["--status-mix", "DELETING=1"], "is not STATUS=WEIGHT"),
         (["--rate-limit", "0"], "is not a number > 0"),
+        (["--resource-group", "ml-a:team=ml"], "must look like ext.ai.sap.com/NAME"),
+        (["--resource-group", "ml-a:ext.ai.sap.com/team"], "is not a label KEY=VALUE"),
+        (["--resource-group", "a_b"], "resource group ID 'a_b' must be 3 to 253"),
+        (
+            ["--resource-group", "ml-a:ext.ai.sap.com/t=1,ext.ai.sap.com/t=2"],
+            "label ext.ai.sap.com/t is given twice",
+        ),
+        (["--resource-group", "ml-a", "--resource-group", "ml-a"], "ml-a is given twice"),
     ],
-    ids=["port", "probability", "mix", "rate-limit"],
+    ids=[
+        "port",
+        "probability",
+        "mix",
+        "rate-limit",
+        "label-key",
+        "label-without-value",
+        "group-id",
+        "label-twice",
+        "group-twice",
+    ],
 )
 def test_simulate_refuses_bad_options(args, message):
     """Bad knobs exit 2 with a message naming the problem, before serving."""
@@ -289,3 +307,71 @@ def test_demo_cleans_up_the_embedded_simulator():
     assert "executions     2,000" in result.stdout
     assert "deleted             2,000" in result.stdout
     assert "0 executions and 0 deployments left; 0 contract violations" in result.stdout
+
+
+async def _admin_listing(env, url, params=None):
+    """Status and body of GET /v2/admin/resourceGroups with a token for ``env``'s client."""
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            env["AICORE_AUTH_URL"],
+            data={
+                "grant_type": "client_credentials",
+                "client_id": env["AICORE_CLIENT_ID"],
+                "client_secret": env["AICORE_CLIENT_SECRET"],
+            },
+        ) as response:
+            token = (await response.json())["access_token"]
+        async with session.get(
+            f"{url}/v2/admin/resourceGroups",
+            headers={"Authorization": f"Bearer {token}"},
+            params=params,
+        ) as response:
+            return response.status, await response.json()
+
+
+async def test_simulate_serves_labelled_resource_groups():
+    """Each --resource-group ID:KEY=VALUE is seeded, announced and listed with its labels."""
+    process, lines = await start_simulator(
+        "--seed-executions",
+        "5",
+        "--resource-group",
+        "ml-a:ext.ai.sap.com/team=ml,ext.ai.sap.com/stage=dev",
+        "--resource-group",
+        "ml-b:ext.ai.sap.com/team=ml",
+        "--resource-group",
+        "web-a:ext.ai.sap.com/team=web",
+    )
+    try:
+        url = lines[0].rsplit(" ", 1)[1]
+        env = exported([line for line in lines if line.startswith("  export AICORE_")])
+        code, body = await _admin_listing(
+            env, url, params={"labelSelector": "ext.ai.sap.com/team=ml"}
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), timeout=30)
+
+    assert env["AICORE_RESOURCE_GROUP"] == "ml-a"
+    assert (
+        "resource group ml-a (ext.ai.sap.com/team=ml,ext.ai.sap.com/stage=dev): "
+        "5 executions, 0 deployments"
+    ) in lines
+    assert "resource group web-a (ext.ai.sap.com/team=web): 5 executions, 0 deployments" in lines
+    assert code == 200
+    assert [group["resourceGroupId"] for group in body["resources"]] == ["ml-a", "ml-b"]
+    assert body["resources"][1]["labels"] == [{"key": "ext.ai.sap.com/team", "value": "ml"}]
+
+
+async def test_simulate_without_admin_scope_forbids_the_listing():
+    """With --no-admin-scope the client's token gets 403 on the resource group listing."""
+    process, lines = await start_simulator("--no-admin-scope")
+    try:
+        url = lines[0].rsplit(" ", 1)[1]
+        env = exported([line for line in lines if line.startswith("  export AICORE_")])
+        code, body = await _admin_listing(env, url)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), timeout=30)
+
+    assert code == 403
+    assert "scope" in body["error"]["message"]

@@ -365,8 +365,10 @@ def add_simulator_options(parser: argparse.ArgumentParser) -> None:
     seeding.add_argument(
         "--resource-group",
         action="append",
-        metavar="ID",
-        help="seed each of these groups; the first is AICORE_RESOURCE_GROUP (repeatable; "
+        type=t.resource_group,
+        metavar="ID[:KEY=VALUE,...]",
+        help="the tenant's resource groups, each seeded, with labels such as "
+        "ext.ai.sap.com/team=ml; the first is AICORE_RESOURCE_GROUP (repeatable; "
         "default: default)",
     )
     seeding.add_argument(
@@ -386,6 +388,11 @@ def add_simulator_options(parser: argparse.ArgumentParser) -> None:
 
     behaviour = parser.add_argument_group("behaviour")
     behaviour.add_argument("--no-auth", action="store_true", help="accept requests without tokens")
+    behaviour.add_argument(
+        "--no-admin-scope",
+        action="store_true",
+        help="issue tokens without the admin scope: listing resource groups answers 403",
+    )
     behaviour.add_argument(
         "--token-lifetime",
         type=t.rate,

@@ -18,6 +18,7 @@ from aicore_bulk.testing import (
     DEFAULT_MIX,
     Faults,
     Lifecycle,
+    ResourceGroup,
     RunningSimulator,
     Simulator,
     SimulatorConfig,
@@ -35,8 +36,11 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
             stopped_by_others=args.stopped_by_others_rate,
             within=args.change_within,
         )
+    groups = resource_groups(args)
     config = SimulatorConfig(
         auth=not args.no_auth,
+        admin_scope=not args.no_admin_scope,
+        resource_groups={group.resource_group_id: group.labels for group in groups},
         token_lifetime=args.token_lifetime,
         stop_delay=args.stop_delay,
         delete_linger=args.delete_linger,
@@ -64,7 +68,7 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
     )
     sim = Simulator(config)
     mix = args.status_mix or DEFAULT_MIX
-    for group in args.resource_group or ["default"]:
+    for group in config.resource_groups:
         if args.seed_executions:
             sim.seed("executions", args.seed_executions, resource_group=group, statuses=mix)
         if args.seed_deployments:
@@ -77,6 +81,17 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
     return sim
 
 
+def resource_groups(args: argparse.Namespace) -> list[ResourceGroup]:
+    """The groups ``--resource-group`` declares (``default`` when none); each ID once."""
+    groups: list[ResourceGroup] = args.resource_group or [ResourceGroup("default")]
+    seen: set[str] = set()
+    for group in groups:
+        if group.resource_group_id in seen:
+            raise ValueError(f"--resource-group {group.resource_group_id} is given twice")
+        seen.add(group.resource_group_id)
+    return groups
+
+
 def simulate(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; print the URL and the settings first.
 
@@ -86,13 +101,13 @@ def simulate(args: argparse.Namespace) -> int:
     while the server runs on in the background.
     """
     sim = simulator_from_args(args)
-    groups = args.resource_group or ["default"]
+    groups = sim.resource_groups()
     ready = False
 
     def announce(running: RunningSimulator) -> None:
         nonlocal ready
         ready = True
-        exports = export_lines(running.environment(groups[0]))
+        exports = export_lines(running.environment(groups[0].resource_group_id))
         if args.print_env:
             print("\n".join(exports), flush=True)  # noqa: T201
             _close_stdout()
@@ -107,10 +122,12 @@ def simulate(args: argparse.Namespace) -> int:
         lines = [f"aicore-bulk simulator listening on {running.url}"]
         lines += [f"  {line}" for line in exports]
         for group in groups:
+            name = group.resource_group_id
             held = ", ".join(
-                count(len(sim.states(kind, group)), kind.removesuffix("s")) for kind in KINDS
+                count(len(sim.states(kind, name)), kind.removesuffix("s")) for kind in KINDS
             )
-            lines.append(f"resource group {group}: {held}")
+            labels = ",".join(f"{key}={value}" for key, value in group.labels.items())
+            lines.append(f"resource group {name}{f' ({labels})' if labels else ''}: {held}")
         lines.append("Press Ctrl-C to stop.")
         say("\n".join(lines), sys.stdout)
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from typing import Final, get_args
+from typing import TYPE_CHECKING, Final, get_args
 
 from aicore_bulk import Kind, Status
+
+if TYPE_CHECKING:
+    from aicore_bulk.testing import ResourceGroup
 
 #: The kinds and statuses, as the command line spells them.
 KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
@@ -42,6 +45,28 @@ def port(text: str) -> int:
     if value > 65535:  # noqa: PLR2004
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
     return value
+
+
+def resource_group(text: str) -> ResourceGroup:
+    """``ID`` or ``ID:KEY=VALUE,...``: a simulated resource group and its labels."""
+    # Only ``simulate`` takes this: the simulator is imported when it is asked for.
+    from aicore_bulk.testing import ResourceGroup  # noqa: PLC0415
+
+    group_id, sep, rest = text.partition(":")
+    labels: dict[str, str] = {}
+    for part in rest.split(",") if sep else ():
+        key, has_value, value = part.partition("=")
+        if not has_value or not key:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: {part!r} is not a label KEY=VALUE (write ID:KEY=VALUE,KEY=VALUE)"
+            )
+        if key in labels:
+            raise argparse.ArgumentTypeError(f"{text!r}: label {key} is given twice")
+        labels[key] = value
+    try:
+        return ResourceGroup(group_id, labels)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
 
 
 def _number(text: str, what: str) -> float:

@@ -9,14 +9,23 @@ import email.utils
 import functools
 import json
 import math
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, NoReturn, cast
 
+import attrs
 from aiohttp import web
 
 from aicore_bulk._simulator import _rules
-from aicore_bulk._simulator._core import Simulator
+from aicore_bulk._simulator._core import ADMIN_SCOPE, Simulator
 from aicore_bulk._simulator._faults import Refuse, retry_after_seconds
+from aicore_bulk._simulator._groups import (
+    Cursor,
+    SelectorError,
+    TokenError,
+    parse_selector,
+    selects,
+)
 from aicore_bulk._simulator._rules import Kind
 from aicore_bulk._simulator._store import Item, Operation
 
@@ -45,10 +54,13 @@ _OPERATIONS: Final = {
     "_stop": "stop",
     "_delete": "delete",
     "_bulk": "bulk",
+    "_resource_groups": "resource_groups",
 }
 _REASONS: Final = {
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
+    410: "Gone",
     412: "Precondition Failed",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -83,6 +95,7 @@ def build_app(sim: Simulator) -> web.Application:
     app.router.add_get(f"/v2/lm/{_KIND_PATTERN}/{{id}}", _get)
     app.router.add_patch(f"/v2/lm/{_KIND_PATTERN}/{{id}}", _stop)
     app.router.add_delete(f"/v2/lm/{_KIND_PATTERN}/{{id}}", _delete)
+    app.router.add_get("/v2/admin/resourceGroups", _resource_groups)
     # Not the AI API: what benchmarks in another process read back (never faulted, no auth).
     app.router.add_get("/_simulator/statistics", _statistics)
     app.router.add_get(f"/_simulator/states/{_KIND_PATTERN}", _states)
@@ -104,7 +117,11 @@ async def _bookkeeping(request: web.Request, handler: Handler) -> web.StreamResp
     if request.path.startswith("/_simulator/"):
         return await handler(request)  # looking at the simulator is not traffic
     recorder = request.app[SIMULATOR_KEY].recorder
-    recorder.requests[_operation(request)] += 1
+    operation = _operation(request)
+    recorder.requests[operation] += 1
+    group = request.headers.get("AI-Resource-Group", "").strip()
+    if group and request.path.startswith("/v2/lm/"):
+        recorder.group_request(group, operation)
     # In-flight counts the AI API only: the token endpoint is another service in real life.
     api = request.path.startswith("/v2/")
     if api:
@@ -232,14 +249,15 @@ async def _token(request: web.Request) -> web.Response:
     )
     if sim.config.auth and (client_id != sim.config.client_id or not proven):
         return _oauth_error(401, "unauthorized", "Bad credentials")
-    token, lifetime = sim.issue_token()
+    scopes = sim.client_scopes()
+    token, lifetime = sim.issue_token(scopes)
     return web.json_response(
         {
             "access_token": token,
             "token_type": "bearer",
             "expires_in": lifetime,
-            "scope": "uaa.resource",
-            "jti": token[:16],
+            # XSUAA lists the granted scopes here, space-separated, and in the JWT's claim.
+            "scope": " ".join(sorted(scopes)),
         }
     )
 
@@ -383,6 +401,7 @@ async def _bulk(request: web.Request) -> web.Response:
         sim.recorder.violation("wrong-content-type", f"bulk PATCH sent as {request.content_type}")
     entries = _bulk_entries(sim, kind, await _json_body(request))
     sim.recorder.bulk_sizes[len(entries)] += 1
+    sim.recorder.group_bulk_sizes.setdefault(group, Counter())[len(entries)] += 1
     answers: list[dict[str, Any]] = []
     for item_id, target in entries:
         operation: Operation = "stop" if target == "STOPPED" else "delete"
@@ -450,6 +469,7 @@ def _apply(
         )
     if change.refusal is None:
         sim.recorder.changed[operation] += 1
+        sim.recorder.group_changed.setdefault(group, Counter())[operation] += 1
         return None
     if not change.refusal.not_found and not change.against_seen_status:
         sim.recorder.refused += 1
@@ -506,18 +526,134 @@ async def _statistics(request: web.Request) -> web.Response:
             "faults": dict(stats.faults),
             "violation_count": stats.violation_count,
             "violations": [[v.rule, v.detail] for v in stats.violations[:20]],
+            "groups": {
+                name: {
+                    "requests": dict(group.requests),
+                    "bulk_sizes": {str(size): n for size, n in group.bulk_sizes.items()},
+                    "changed": dict(group.changed),
+                }
+                for name, group in stats.groups.items()
+            },
         }
     )
 
 
 async def _states(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR_KEY]
-    group = request.query.get("resource_group", "default")
+    query = request.query
+    group = query.get("resourceGroup", query.get("resource_group", "default"))
     counts: dict[str, int] = {}
     for state in sim.states(_kind(request), group).values():
         key = "DELETED" if state.deleted else state.status
         counts[key] = counts.get(key, 0) + 1
     return web.json_response(counts)
+
+
+async def _resource_groups(request: web.Request) -> web.Response:
+    """``GET /v2/admin/resourceGroups``: the tenant's groups, by label, in pages.
+
+    No ``AI-Resource-Group`` header: the listing is about the tenant, not one group.
+    """
+    sim = request.app[SIMULATOR_KEY]
+    if sim.config.auth and ADMIN_SCOPE not in sim.token_scopes(_bearer(request)):
+        raise _ApiError(
+            403,
+            _rules.CODE_FORBIDDEN,
+            f"Listing resource groups needs the scope {ADMIN_SCOPE}, which the token lacks",
+        )
+    query = request.query
+    cursor = _cursor(request, sim)
+    requirements = parse_selector(cursor.selector)
+    matches = [group for group in sim.resource_groups() if selects(requirements, group.labels)]
+    end = len(matches) if cursor.end is None else min(cursor.end, len(matches))
+    page_size = _max_page_size(request)
+    stop = end if page_size is None else min(end, cursor.position + page_size)
+    page = matches[cursor.position : stop]
+    headers: dict[str, str] = {}
+    if page_size is not None:
+        headers["Preference-Applied"] = f"maxpagesize={page_size}"
+    if stop < end:
+        token = sim.continue_tokens.issue(attrs.evolve(cursor, position=stop))
+        follow = {"continueToken": token}
+        if cursor.selector:
+            follow["labelSelector"] = ",".join(cursor.selector)
+        if "$count" in query:
+            follow["$count"] = query["$count"]
+        headers["Link"] = f'<{request.url.with_query(follow)}>; rel="next"'
+    resources = [
+        {
+            "resourceGroupId": group.resource_group_id,
+            "tenantId": "simulator",
+            "zoneId": "simulator",
+            "createdAt": _timestamp(sim.resource_group_created_at(group.resource_group_id)),
+            "labels": [{"key": key, "value": value} for key, value in group.labels.items()],
+            "status": "PROVISIONED",
+            "statusMessage": "",
+            "servicePlan": "extended",
+        }
+        for group in page
+    ]
+    # ``$count=true``: every match on the server, whatever the page, $skip or $top.
+    count = len(matches) if cursor.count_all else len(resources)
+    return web.json_response({"count": count, "resources": resources}, headers=headers)
+
+
+def _bearer(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _cursor(request: web.Request, sim: Simulator) -> Cursor:
+    """Where this listing starts: from its ``continueToken``, or from its own parameters.
+
+    A continued request takes everything from the token; a ``labelSelector`` it repeats
+    must be the token's, or the client has mixed up two listings.
+    """
+    query = request.query
+    try:
+        selector = tuple(str(r) for r in parse_selector(query.getall("labelSelector", [])))
+    except SelectorError as error:
+        raise _ApiError(400, _rules.CODE_BAD_REQUEST, str(error)) from None
+    token = query.get("continueToken")
+    if token is not None:
+        try:
+            cursor = sim.continue_tokens.read(token, now=sim.clock.time())
+        except TokenError as error:
+            status = 410 if error.expired else 400
+            code = _rules.CODE_EXPIRED if error.expired else _rules.CODE_BAD_REQUEST
+            raise _ApiError(status, code, str(error)) from None
+        if "labelSelector" in query and selector != cursor.selector:
+            raise _ApiError(
+                400, _rules.CODE_BAD_REQUEST, "labelSelector differs from the continueToken's"
+            )
+        return cursor
+    skip = _int_param(query, "skip", default=0, maximum=None)
+    top = _int_param(query, "top", default=-1, maximum=None)
+    return Cursor(
+        selector=selector,
+        position=skip,
+        end=None if top < 0 else skip + top,
+        count_all=_bool_param(query, "count"),
+        issued_at=sim.clock.time(),
+    )
+
+
+def _max_page_size(request: web.Request) -> int | None:
+    """``maxpagesize`` of the ``Prefer`` header(s) (RFC 7240), None when not asked for."""
+    for header in request.headers.getall("Prefer", []):
+        for preference in header.split(","):
+            name, _, value = preference.partition("=")
+            if name.strip().lower() not in {"maxpagesize", "odata.maxpagesize"}:
+                continue  # RFC 7240: a preference the server does not know is ignored
+            value = value.strip().strip('"')
+            if not value.isdigit() or int(value) < 1:
+                raise _ApiError(
+                    400,
+                    _rules.CODE_BAD_REQUEST,
+                    f"Prefer: maxpagesize must be a whole number >= 1, not {value!r}",
+                )
+            return int(value)
+    return None
 
 
 async def _reset_statistics(request: web.Request) -> web.Response:
@@ -575,6 +711,15 @@ def _int_param(query: Any, name: str, *, default: int, maximum: int | None) -> i
         limit = f"0..{maximum}" if maximum is not None else ">= 0"
         raise _ApiError(400, _rules.CODE_BAD_REQUEST, f"${name} must be {limit}")
     return value
+
+
+def _bool_param(query: Any, name: str) -> bool:  # noqa: ANN401
+    raw = _param(query, name)
+    if raw is None:
+        return False
+    if raw.lower() not in {"true", "false"}:
+        raise _ApiError(400, _rules.CODE_BAD_REQUEST, f"${name} must be true or false")
+    return raw.lower() == "true"
 
 
 def _select(query: Any) -> bool:  # noqa: ANN401

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 import secrets
 from collections.abc import Mapping
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 import attrs
 from attrs import validators as v
@@ -13,10 +16,27 @@ from attrs import validators as v
 from aicore_bulk._clock import SYSTEM_CLOCK, Clock
 from aicore_bulk._simulator import _rules, _seed
 from aicore_bulk._simulator._faults import FaultPlan, Faults
+from aicore_bulk._simulator._groups import GROUP_ID_PATTERN, ContinueTokens, ResourceGroup
 from aicore_bulk._simulator._rules import Kind
 from aicore_bulk._simulator._seed import Lifecycle, SeedSpec
 from aicore_bulk._simulator._stats import Recorder, Statistics
 from aicore_bulk._simulator._store import Item, Store
+
+#: The scope a token needs for ``/v2/admin/...``; the simulator's own name for it (on the
+#: real service it is one of the XSUAA scopes of the AI Core instance's admin role).
+ADMIN_SCOPE: Final = "aicore-bulk-simulator.admin"
+_BASE_SCOPE: Final = "uaa.resource"
+
+
+def _freeze_groups(groups: Mapping[str, Mapping[str, str]]) -> Mapping[str, Mapping[str, str]]:
+    return MappingProxyType(
+        {name: MappingProxyType(dict(labels)) for name, labels in groups.items()}
+    )
+
+
+def _groups_valid(_: object, __: object, groups: Mapping[str, Mapping[str, str]]) -> None:
+    for name, labels in groups.items():
+        ResourceGroup(name, labels)  # raises ValueError with the reason
 
 
 @attrs.frozen(kw_only=True)
@@ -26,6 +46,9 @@ class SimulatorConfig:
     #: The client credentials the token endpoint accepts.
     client_id: str = "aicore-bulk-simulator"
     client_secret: str = attrs.field(default="simulator-secret", repr=False)
+    #: Whether the client's tokens carry the admin scope that ``/v2/admin/resourceGroups``
+    #: needs; without it that endpoint (and only that one) answers 403.
+    admin_scope: bool = True
     #: False turns off the token endpoint's checks and every bearer check.
     auth: bool = True
     token_lifetime: float = attrs.field(default=3600.0, validator=v.gt(0.0))
@@ -49,6 +72,15 @@ class SimulatorConfig:
     #: Request bodies above this many bytes are refused with a 400.
     max_body_bytes: int = attrs.field(default=1 << 20, validator=v.gt(0))
     faults: Faults = attrs.field(factory=Faults)
+    #: The tenant's resource groups and their labels (``ext.ai.sap.com/...`` keys), in the
+    #: order ``GET /v2/admin/resourceGroups`` lists them. A group that items are seeded or
+    #: put into joins the list without labels; any ``AI-Resource-Group`` header still gets
+    #: an isolated (possibly empty) set of items, as before.
+    resource_groups: Mapping[str, Mapping[str, str]] = attrs.field(
+        factory=lambda: {"default": {}}, converter=_freeze_groups, validator=_groups_valid
+    )
+    #: Seconds a ``continueToken`` of a paged resource group listing stays valid.
+    continue_token_lifetime: float = attrs.field(default=600.0, validator=v.gt(0.0))
     #: How seeded running items change by themselves over time; None: they never do.
     lifecycle: Lifecycle | None = None
     #: Seeds every random choice: item IDs, statuses, faults, shuffles.
@@ -103,11 +135,20 @@ class Simulator:
         )
         self.recorder = Recorder()
         self.faults = FaultPlan(self.config.faults, clock.time, self.rng, clock.time())
-        self._tokens: dict[str, float] = {}
+        #: Bearer tokens: until when each is valid, and its scopes.
+        self._tokens: dict[str, tuple[float, frozenset[str]]] = {}
         self._request_ids = 0
+        now = clock.time()
+        self._groups: dict[str, tuple[ResourceGroup, float]] = {
+            name: (ResourceGroup(name, labels), now)
+            for name, labels in self.config.resource_groups.items()
+        }
+        self.continue_tokens = ContinueTokens(
+            secrets.token_bytes(16), self.config.continue_token_lifetime
+        )
 
     def __repr__(self) -> str:
-        return f"<Simulator groups={self.store.resource_groups()} config={self.config!r}>"
+        return f"<Simulator groups={list(self._groups)} config={self.config!r}>"
 
     @property
     def credentials(self) -> Credentials:
@@ -122,6 +163,7 @@ class Simulator:
 
         """
         seed_spec = SeedSpec(kind=kind, count=count, **spec)
+        self._join(seed_spec.resource_group)
         ids = []
         for item in _seed.generate(
             seed_spec, rng=self.rng, now=self.clock.time(), lifecycle=self.config.lifecycle
@@ -175,7 +217,39 @@ class Simulator:
             event_at=change_at,
             event_status=change_to,
         )
+        self._join(resource_group)
         self.store.add(resource_group, item)
+
+    def add_resource_group(
+        self, resource_group_id: str, labels: Mapping[str, str] | None = None
+    ) -> ResourceGroup:
+        """Add a resource group with these labels, or replace the labels of an existing one.
+
+        Raises:
+            ValueError: The ID or a label does not follow the spec.
+
+        """
+        group = ResourceGroup(resource_group_id, labels or {})
+        _, created = self._groups.get(resource_group_id, (group, self.clock.time()))
+        self._groups[resource_group_id] = (group, created)
+        return group
+
+    def resource_groups(self) -> tuple[ResourceGroup, ...]:
+        """The tenant's resource groups, in the order the admin endpoint lists them."""
+        return tuple(group for group, _ in self._groups.values())
+
+    def resource_group_created_at(self, resource_group_id: str) -> float:
+        """When a resource group was created, on the simulator's clock."""
+        return self._groups[resource_group_id][1]
+
+    def _join(self, resource_group_id: str) -> None:
+        """A group that gets items exists: list it (without labels) unless it is declared.
+
+        An ID the spec would refuse still holds items (tests of bad headers use such), but
+        no real tenant could list it, so neither does the simulator.
+        """
+        if resource_group_id not in self._groups and GROUP_ID_PATTERN.match(resource_group_id):
+            self.add_resource_group(resource_group_id)
 
     def state(
         self, kind: Kind, item_id: str, resource_group: str = "default"
@@ -215,21 +289,60 @@ class Simulator:
 
     # What the HTTP layer calls.
 
-    def issue_token(self) -> tuple[str, int]:
-        """A new bearer token and its lifetime in whole seconds."""
-        token = secrets.token_urlsafe(24)
-        self._tokens[token] = self.clock.time() + self.config.token_lifetime
-        expired = [t for t, until in self._tokens.items() if until <= self.clock.time()]
+    def client_scopes(self) -> frozenset[str]:
+        """The scopes the configured client's tokens carry."""
+        if self.config.admin_scope:
+            return frozenset({_BASE_SCOPE, ADMIN_SCOPE})
+        return frozenset({_BASE_SCOPE})
+
+    def issue_token(self, scopes: frozenset[str] | None = None) -> tuple[str, int]:
+        """A new bearer token and its lifetime in whole seconds.
+
+        The token is shaped like the JWT XSUAA issues, with the ``scope`` claim listing
+        ``scopes`` (default: :meth:`client_scopes`); it is checked by lookup, not signature.
+        """
+        granted = self.client_scopes() if scopes is None else scopes
+        now = self.clock.time()
+        until = now + self.config.token_lifetime
+        claims = {
+            "jti": secrets.token_hex(16),
+            "client_id": self.config.client_id,
+            "cid": self.config.client_id,
+            "zid": "simulator",
+            "scope": sorted(granted),
+            "iat": int(now),
+            "exp": int(until),
+        }
+        token = ".".join(
+            (
+                _base64url({"alg": "RS256", "typ": "JWT"}),
+                _base64url(claims),
+                secrets.token_urlsafe(32),
+            )
+        )
+        self._tokens[token] = (until, granted)
+        expired = [t for t, (valid, _) in self._tokens.items() if valid <= now]
         for stale in expired:
             del self._tokens[stale]
         return token, max(1, int(self.config.token_lifetime))
 
     def token_valid(self, token: str) -> bool:
         """Whether a bearer token was issued here and has not expired."""
-        until = self._tokens.get(token)
-        return until is not None and self.clock.time() < until
+        grant = self._tokens.get(token)
+        return grant is not None and self.clock.time() < grant[0]
+
+    def token_scopes(self, token: str) -> frozenset[str]:
+        """The scopes of a valid token; none for any other."""
+        if not self.token_valid(token):
+            return frozenset()
+        return self._tokens[token][1]
 
     def next_request_id(self) -> str:
         """A unique ID for an error body's ``requestId``."""
         self._request_ids += 1
         return f"sim-{self._request_ids:012d}"
+
+
+def _base64url(claims: Mapping[str, Any]) -> str:
+    raw = json.dumps(claims, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -32,6 +32,8 @@ CODE_BAD_REQUEST: Final = "01010001"
 CODE_THROTTLED: Final = "01000429"
 CODE_SERVER_ERROR: Final = "01000500"
 CODE_BULK_DISABLED: Final = "01010099"
+CODE_FORBIDDEN: Final = "01000403"
+CODE_EXPIRED: Final = "01000410"
 
 SINGULAR: Final = {"executions": "Execution", "deployments": "Deployment"}
 

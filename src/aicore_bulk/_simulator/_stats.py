@@ -33,11 +33,23 @@ class Violation:
 
 
 @attrs.frozen
+class GroupStatistics:
+    """What one resource group received (requests that named it in ``AI-Resource-Group``)."""
+
+    #: Requests by operation, as in :attr:`Statistics.requests`.
+    requests: MappingProxyType[str, int]
+    #: How many bulk requests carried each number of items.
+    bulk_sizes: MappingProxyType[int, int]
+    #: Items changed successfully, by operation (``stop``, ``delete``).
+    changed: MappingProxyType[str, int]
+
+
+@attrs.frozen
 class Statistics:
     """A snapshot of what the simulator has seen since it was created (or reset)."""
 
     #: Requests by operation: ``token``, ``meta``, ``list``, ``count``, ``get``, ``stop``,
-    #: ``delete``, ``bulk``, ``other``.
+    #: ``delete``, ``bulk``, ``resource_groups`` (the admin listing), ``other``.
     requests: MappingProxyType[str, int]
     #: How many bulk requests carried each number of items.
     bulk_sizes: MappingProxyType[int, int]
@@ -51,6 +63,8 @@ class Statistics:
     faults: MappingProxyType[str, int]
     violations: tuple[Violation, ...]
     violation_count: int
+    #: The same counts per resource group, for every group a request named.
+    groups: MappingProxyType[str, GroupStatistics] = MappingProxyType({})
 
     @property
     def total_requests(self) -> int:
@@ -80,6 +94,14 @@ class Recorder:
     #: Change requests that carried each item, by (kind, ID, operation); kept apart from
     #: :class:`Statistics` because it grows with the items (read it per item).
     received: Counter[tuple[str, str, str]] = attrs.field(factory=Counter)
+    #: Per resource group: requests by operation, bulk sizes, changes by operation.
+    group_requests: dict[str, Counter[str]] = attrs.field(factory=dict)
+    group_bulk_sizes: dict[str, Counter[int]] = attrs.field(factory=dict)
+    group_changed: dict[str, Counter[str]] = attrs.field(factory=dict)
+
+    def group_request(self, group: str, operation: str) -> None:
+        """A request named ``group`` in its ``AI-Resource-Group`` header."""
+        self.group_requests.setdefault(group, Counter())[operation] += 1
 
     def enter(self) -> None:
         """A request started."""
@@ -108,4 +130,14 @@ class Recorder:
             faults=MappingProxyType(dict(self.faults)),
             violations=tuple(self.violations),
             violation_count=self.violation_count,
+            groups=MappingProxyType(
+                {
+                    group: GroupStatistics(
+                        requests=MappingProxyType(dict(requests)),
+                        bulk_sizes=MappingProxyType(dict(self.group_bulk_sizes.get(group, {}))),
+                        changed=MappingProxyType(dict(self.group_changed.get(group, {}))),
+                    )
+                    for group, requests in self.group_requests.items()
+                }
+            ),
         )

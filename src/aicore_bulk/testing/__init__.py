@@ -23,6 +23,7 @@ fixtures: the last is a client of the served simulator on the same virtual clock
 from aicore_bulk._simulator._app import build_app
 from aicore_bulk._simulator._core import Credentials, ItemSnapshot, Simulator, SimulatorConfig
 from aicore_bulk._simulator._faults import Faults
+from aicore_bulk._simulator._groups import ResourceGroup
 from aicore_bulk._simulator._seed import DEFAULT_MIX, Lifecycle, SeedSpec
 from aicore_bulk._simulator._server import (
     RunningSimulator,
@@ -30,15 +31,17 @@ from aicore_bulk._simulator._server import (
     serve_in_thread,
     serve_until_signal,
 )
-from aicore_bulk._simulator._stats import Statistics, Violation
+from aicore_bulk._simulator._stats import GroupStatistics, Statistics, Violation
 from aicore_bulk.testing._clock import VirtualClock
 
 __all__ = [
     "DEFAULT_MIX",
     "Credentials",
     "Faults",
+    "GroupStatistics",
     "ItemSnapshot",
     "Lifecycle",
+    "ResourceGroup",
     "RunningSimulator",
     "SeedSpec",
     "Simulator",
