@@ -360,8 +360,9 @@ async def list_resource_groups(
         if not isinstance(reply, Failure) and reply.response.status == _FORBIDDEN:
             raise AdminScopeError(
                 "listing the resource groups is forbidden (403): these credentials lack the "
-                "admin scope; name the groups instead (--resource-group, repeatable; "
-                f"ResourceGroups(names=...)): {_error_text(reply.response)}",
+                "admin scope, so name the groups instead (ResourceGroups(names=[...]), or "
+                "--resource-group once per group); the service said: "
+                + _error_text(reply.response),
                 status=_FORBIDDEN,
             )
         body = _expect_json(reply, "listing resource groups", base_url)

@@ -337,8 +337,9 @@ async def _group_names(
     )
     if not names:
         raise InputError(
-            f"no resource group matches {groups.selector or 'the listing'}: nothing to do, "
-            "nothing was changed"
+            f"no resource group matches {groups.selector}"
+            if groups.selector
+            else "the tenant has no resource group"
         )
     log(
         _log,

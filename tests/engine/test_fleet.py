@@ -10,9 +10,13 @@ import shutil
 import sqlite3
 
 import anyio
+import attrs
 import pytest
 
 from aicore_bulk import (
+    AdminScopeError,
+    AiohttpTransport,
+    ClientCredentials,
     GroupSelection,
     InputError,
     ItemSettled,
@@ -20,11 +24,16 @@ from aicore_bulk import (
     Outcome,
     PlanReady,
     ResourceGroups,
+    RetryPolicy,
     Route,
     RunDeclinedError,
     Selection,
     read_journal,
 )
+from aicore_bulk._api import list_resource_groups
+from aicore_bulk._caller import Caller
+from aicore_bulk._rate import Pacer
+from aicore_bulk._retry import RetryBudget
 from aicore_bulk.testing import Faults, SimulatorConfig
 
 DEAD_AND_RUNNING = {"DEAD": 1, "RUNNING": 1}
@@ -339,3 +348,78 @@ async def test_a_copy_of_a_group_journal_cannot_be_resumed_twice_into_confusion(
 def test_group_selection_has_a_short_repr(client):
     """Its repr names the kind and the groups."""
     assert repr(dead_selection(client, "a1b", "c2d")) == "<GroupSelection executions in a1b, c2d>"
+
+
+LABELLED = SimulatorConfig(
+    resource_groups={
+        "ml-train": {"ext.ai.sap.com/team": "ml"},
+        "ml-serve": {"ext.ai.sap.com/team": "ml"},
+        "web": {"ext.ai.sap.com/team": "web"},
+    }
+)
+
+
+@pytest.mark.parametrize("aicore_simulator_config", [LABELLED])
+async def test_groups_chosen_by_label_are_listed_by_the_service(client, aicore_simulator):
+    """``ResourceGroups.all(labels=...)`` runs in the groups the service lists for them."""
+    dead = seed_groups(aicore_simulator, dict.fromkeys(GROUPS, 20))
+    chosen = client.select(
+        "executions",
+        Selection(statuses="DEAD"),
+        resource_groups=ResourceGroups.all(labels=["ext.ai.sap.com/team=ml"]),
+    )
+
+    report = await client.delete("executions", chosen)
+
+    assert list(report.groups) == ["ml-train", "ml-serve"]
+    assert report.summary.outcomes[Outcome.DELETED] == 20
+    web = aicore_simulator.states("executions", "web")
+    assert not any(web[i].deleted for i in dead["web"])
+    assert aicore_simulator.statistics().requests["resource_groups"] == 1
+
+
+@pytest.mark.parametrize("aicore_simulator_config", [LABELLED])
+async def test_the_listing_pages_through_the_simulator(aicore_server, aicore_clock):
+    """One group per page: the Link header's continueToken leads through every page."""
+    clock = aicore_clock
+    caller = Caller(
+        transport=clock.track(AiohttpTransport()),
+        auth=ClientCredentials(
+            aicore_server.token_url,
+            aicore_server.credentials.client_id,
+            aicore_server.credentials.client_secret,
+            clock=clock,
+        ),
+        pacer=Pacer(clock),
+        limiter=anyio.CapacityLimiter(2),
+        retry=RetryPolicy(),
+        budget=RetryBudget(10),
+        clock=clock,
+    )
+    try:
+        everything = await list_resource_groups(
+            caller, aicore_server.base_url, selector=None, page_size=1
+        )
+        not_web = await list_resource_groups(
+            caller, aicore_server.base_url, selector="ext.ai.sap.com/team!=web", page_size=1
+        )
+    finally:
+        await caller.transport.aclose()
+        await caller.auth.aclose()
+
+    assert everything == ["ml-train", "ml-serve", "web"]
+    assert not_web == ["ml-train", "ml-serve"]
+
+
+@pytest.mark.parametrize("aicore_simulator_config", [attrs.evolve(LABELLED, admin_scope=False)])
+async def test_without_the_admin_scope_the_run_stops_before_anything_changes(
+    client, aicore_simulator
+):
+    """A 403 on the listing is an AdminScopeError, and no item is touched."""
+    seed_groups(aicore_simulator, dict.fromkeys(GROUPS, 10))
+    chosen = client.select("executions", Selection(), resource_groups=ResourceGroups.all())
+
+    with pytest.raises(AdminScopeError, match="admin scope"):
+        await client.delete("executions", chosen)
+
+    assert aicore_simulator.statistics().mutating_requests == 0
