@@ -9,7 +9,7 @@ import re
 import attrs
 import pytest
 
-from aicore_bulk.testing import ResourceGroup, Simulator, SimulatorConfig
+from aicore_bulk.testing import Faults, ResourceGroup, Simulator, SimulatorConfig
 
 TEAM = "ext.ai.sap.com/team"
 STAGE = "ext.ai.sap.com/stage"
@@ -187,6 +187,14 @@ async def test_other_preferences_are_ignored(api):
     assert "Link" in headers
 
 
+async def test_a_prefer_without_maxpagesize_gives_one_page(api):
+    """A Prefer header with only other preferences leaves the listing whole."""
+    _, body, headers = await list_groups(api, prefer="return=minimal")
+
+    assert len(body["resources"]) == 4
+    assert "Link" not in headers
+
+
 @pytest.mark.parametrize("prefer", ["maxpagesize=0", "maxpagesize=-1", "maxpagesize=lots"])
 async def test_a_bad_maxpagesize_gets_400(api, prefer):
     """The maxpagesize must be a whole number of at least 1."""
@@ -254,12 +262,15 @@ async def test_top_skip_and_count(api, params, expected, count):
 
 
 async def test_paging_stays_within_top(api):
-    """Pages of a listing with $top end where $top ends."""
-    _, first, headers = await list_groups(api, params={"$top": "3"}, prefer="maxpagesize=2")
+    """Pages of a listing with $top end where $top ends; $count=true counts every match."""
+    params = {"$top": "3", "$count": "true"}
+    _, first, headers = await list_groups(api, params=params, prefer="maxpagesize=2")
     url = _LINK.match(headers["Link"])["url"]
     _, second, rest = await list_groups(api, url=url, prefer="maxpagesize=2")
 
     assert (ids(first), ids(second)) == (["default", "ml-train"], ["ml-serve"])
+    assert (first["count"], second["count"]) == (4, 4)
+    assert "%24count=true" in url or "$count=true" in url
     assert "Link" not in rest
 
 
@@ -435,5 +446,44 @@ async def test_state_and_statistics_paths_read_per_group(api, aicore_simulator):
     assert await read("/_simulator/states/executions") == {"DEAD": 1}
     stats = await read("/_simulator/statistics")
     assert stats["groups"] == {
-        "ml-train": {"requests": {"bulk": 1}, "bulk_sizes": {"1": 1}, "changed": {"delete": 1}}
+        "ml-train": {
+            "requests": {"bulk": 1},
+            "bulk_sizes": {"1": 1},
+            "changed": {"delete": 1},
+            "throttled": 0,
+        }
     }
+
+
+def test_configs_and_groups_stay_hashable():
+    """SimulatorConfig and ResourceGroup hash, though they hold mappings, and compare by value."""
+    config = SimulatorConfig(resource_groups={"ml-train": {TEAM: "ml"}})
+    same = SimulatorConfig(resource_groups={"ml-train": {TEAM: "ml"}})
+
+    assert hash(config) == hash(same)
+    assert config == same
+    assert config != TENANT
+    assert {ResourceGroup("ml-train", {TEAM: "ml"}), ResourceGroup("ml-train", {TEAM: "ml"})} == {
+        ResourceGroup("ml-train", {TEAM: "ml"})
+    }
+    assert "mappingproxy" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    "aicore_simulator_config",
+    [attrs.evolve(TENANT, faults=Faults(rate_limit=1.0, rate_burst=2))],
+    ids=["two-requests-at-once"],
+)
+async def test_throttling_is_counted_per_group_and_spans_the_tenant(api, aicore_simulator):
+    """One tenant-wide limit: the admin listing and every group draw on it; 429s count per group."""
+    first, _, _ = await list_groups(api)
+    ml, _, _ = await api.call("GET", "/lm/executions", resource_group="ml-train")
+    web, _, _ = await api.call("GET", "/lm/executions", resource_group="web-shop")
+    listing, _, _ = await list_groups(api)
+    stats = aicore_simulator.statistics()
+
+    assert (first, ml, web, listing) == (200, 200, 429, 429)
+    assert stats.throttled == 2
+    assert stats.groups["ml-train"].throttled == 0
+    assert stats.groups["web-shop"].throttled == 1
+    assert stats.groups["web-shop"].requests == {"list": 1}

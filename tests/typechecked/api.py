@@ -37,7 +37,14 @@ from aicore_bulk import (
     SystemClock,
     Target,
 )
-from aicore_bulk.testing import Simulator, VirtualClock, serve
+from aicore_bulk.testing import (
+    GroupStatistics,
+    ResourceGroup,
+    Simulator,
+    SimulatorConfig,
+    VirtualClock,
+    serve,
+)
 
 
 async def clean_up(ids: list[str]) -> Report:
@@ -102,6 +109,18 @@ async def simulate() -> None:
         async with client:
             report = await client.delete("executions", ids)
     report.raise_for_failures()
+
+
+def simulate_groups() -> int:
+    team = "ext.ai.sap.com/team"
+    config = SimulatorConfig(
+        resource_groups={"ml-a": {team: "ml"}, "web-a": {team: "web"}}, admin_scope=False
+    )
+    sim = Simulator(config)
+    group: ResourceGroup = sim.add_resource_group("ml-b", {team: "ml"})
+    labelled: tuple[ResourceGroup, ...] = sim.resource_groups()
+    per_group: GroupStatistics = sim.statistics().groups[group.resource_group_id]
+    return len(labelled) + per_group.requests.get("bulk", 0) + per_group.bulk_sizes.get(100, 0)
 
 
 def from_plain_python(ids: list[str]) -> None:

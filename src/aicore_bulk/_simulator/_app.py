@@ -120,7 +120,9 @@ async def _bookkeeping(request: web.Request, handler: Handler) -> web.StreamResp
     operation = _operation(request)
     recorder.requests[operation] += 1
     group = request.headers.get("AI-Resource-Group", "").strip()
-    if group and request.path.startswith("/v2/lm/"):
+    if not request.path.startswith("/v2/lm/"):
+        group = ""  # the token endpoint, meta and the admin listing belong to no group
+    if group:
         recorder.group_request(group, operation)
     # In-flight counts the AI API only: the token endpoint is another service in real life.
     api = request.path.startswith("/v2/")
@@ -133,6 +135,8 @@ async def _bookkeeping(request: web.Request, handler: Handler) -> web.StreamResp
             recorder.leave()
     if response.status == _TOO_MANY:
         recorder.throttled += 1
+        if group:
+            recorder.group_throttled[group] += 1
     return response
 
 
@@ -250,7 +254,7 @@ async def _token(request: web.Request) -> web.Response:
     if sim.config.auth and (client_id != sim.config.client_id or not proven):
         return _oauth_error(401, "unauthorized", "Bad credentials")
     scopes = sim.client_scopes()
-    token, lifetime = sim.issue_token(scopes)
+    token, lifetime = sim.issue_token()  # with client_scopes(): tests wrap it without args
     return web.json_response(
         {
             "access_token": token,
@@ -531,6 +535,7 @@ async def _statistics(request: web.Request) -> web.Response:
                     "requests": dict(group.requests),
                     "bulk_sizes": {str(size): n for size, n in group.bulk_sizes.items()},
                     "changed": dict(group.changed),
+                    "throttled": group.throttled,
                 }
                 for name, group in stats.groups.items()
             },

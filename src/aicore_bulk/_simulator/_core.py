@@ -34,6 +34,10 @@ def _freeze_groups(groups: Mapping[str, Mapping[str, str]]) -> Mapping[str, Mapp
     )
 
 
+def _groups_repr(groups: Mapping[str, Mapping[str, str]]) -> str:
+    return repr({name: dict(labels) for name, labels in groups.items()})
+
+
 def _groups_valid(_: object, __: object, groups: Mapping[str, Mapping[str, str]]) -> None:
     for name, labels in groups.items():
         ResourceGroup(name, labels)  # raises ValueError with the reason
@@ -77,7 +81,11 @@ class SimulatorConfig:
     #: put into joins the list without labels; any ``AI-Resource-Group`` header still gets
     #: an isolated (possibly empty) set of items, as before.
     resource_groups: Mapping[str, Mapping[str, str]] = attrs.field(
-        factory=lambda: {"default": {}}, converter=_freeze_groups, validator=_groups_valid
+        factory=lambda: {"default": {}},
+        converter=_freeze_groups,
+        validator=_groups_valid,
+        hash=False,  # a mapping: the config stays hashable, as it was without it
+        repr=_groups_repr,
     )
     #: Seconds a ``continueToken`` of a paged resource group listing stays valid.
     continue_token_lifetime: float = attrs.field(default=600.0, validator=v.gt(0.0))
@@ -333,9 +341,7 @@ class Simulator:
 
     def token_scopes(self, token: str) -> frozenset[str]:
         """The scopes of a valid token; none for any other."""
-        if not self.token_valid(token):
-            return frozenset()
-        return self._tokens[token][1]
+        return self._tokens[token][1] if self.token_valid(token) else frozenset()
 
     def next_request_id(self) -> str:
         """A unique ID for an error body's ``requestId``."""

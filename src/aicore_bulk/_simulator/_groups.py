@@ -73,7 +73,11 @@ class ResourceGroup:
 
     resource_group_id: str = attrs.field(validator=_group_id_valid)
     labels: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_freeze_labels, validator=_labels_valid
+        factory=dict,
+        converter=_freeze_labels,
+        validator=_labels_valid,
+        hash=False,  # a mapping; equal groups still hash alike by their IDs
+        repr=lambda labels: repr(dict(labels)),
     )
 
 

@@ -42,6 +42,8 @@ class GroupStatistics:
     bulk_sizes: MappingProxyType[int, int]
     #: Items changed successfully, by operation (``stop``, ``delete``).
     changed: MappingProxyType[str, int]
+    #: 429s sent to requests that named the group.
+    throttled: int = 0
 
 
 @attrs.frozen
@@ -98,6 +100,7 @@ class Recorder:
     group_requests: dict[str, Counter[str]] = attrs.field(factory=dict)
     group_bulk_sizes: dict[str, Counter[int]] = attrs.field(factory=dict)
     group_changed: dict[str, Counter[str]] = attrs.field(factory=dict)
+    group_throttled: Counter[str] = attrs.field(factory=Counter)
 
     def group_request(self, group: str, operation: str) -> None:
         """A request named ``group`` in its ``AI-Resource-Group`` header."""
@@ -136,6 +139,7 @@ class Recorder:
                         requests=MappingProxyType(dict(requests)),
                         bulk_sizes=MappingProxyType(dict(self.group_bulk_sizes.get(group, {}))),
                         changed=MappingProxyType(dict(self.group_changed.get(group, {}))),
+                        throttled=self.group_throttled[group],
                     )
                     for group, requests in self.group_requests.items()
                 }
