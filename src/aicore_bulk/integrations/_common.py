@@ -356,7 +356,10 @@ def summary_of(result: Report | Plan, *, resource_group: str) -> dict[str, Any]:
             "summary": result.summary.to_json(),
         }
     else:
-        data = {key: value for key, value in result.to_json().items() if key != "items"}
+        # As for a report: the counts of the whole run (its per-group counts are left out).
+        data = {
+            key: value for key, value in result.to_json().items() if key not in {"items", "groups"}
+        }
     return {**data, "resource_group": resource_group}
 
 
