@@ -42,7 +42,7 @@ from aicore_bulk import (
     TransportError,
 )
 from aicore_bulk._cli import main
-from aicore_bulk.testing import Simulator, VirtualClock, serve_in_thread
+from aicore_bulk.testing import Simulator, SimulatorConfig, VirtualClock, serve_in_thread
 from tests.engine.conftest import make_client  # noqa: F401 - a fixture, requested by name
 from tests.test_config import ENV, service_key, write_json
 from tests.test_wire import BASE, Recorder
@@ -338,7 +338,12 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "X6": ("delete", "executions", "e-0001", "-q", "-v"),
     "X9": ("delete", "executions", "e-0001", "--dry-run", "--journal", "run.journal"),
     "X10": ("resume", "missing.journal"),
-    "X11": (*_DEAD, "--keep-latest-per", "scenario"),
+    "X11": (*_DEAD, "--all-resource-groups", "--resource-group", "ml-train"),
+    "X12": (*_DEAD, "--resource-group-label", "ext.ai.sap.com/team=ml"),
+    "X13": (*_DEAD, "--all-resource-groups", "--resource-group-label", "team"),
+    "X14": ("delete", "executions", "e-0001", "--resource-group", "a-1", "--resource-group", "b-2"),
+    "X15": (*_DEAD, "--resource-group", "a-1", "--resource-group", "b-2", "--wait"),
+    "X18": (*_DEAD, "--keep-latest-per", "scenario"),
 }
 
 
@@ -415,6 +420,18 @@ def _over_max_items(here: Here) -> list[str]:
 def _plan_over_max_items(here: Here) -> list[str]:
     args = ("plan", "delete", "executions", "--all", "--max-items", "2", "-q")
     return here.cli(*args, sim=_three_dead(), reads=True)
+
+
+@case("X16")
+def _no_admin_scope(here: Here) -> list[str]:
+    args = (*_DEAD, "--all-resource-groups")
+    return here.cli(*args, sim=Simulator(SimulatorConfig(admin_scope=False)), reads=True)
+
+
+@case("X17")
+def _no_group_matches(here: Here) -> list[str]:
+    args = (*_DEAD, "--all-resource-groups", "--resource-group-label", "ext.ai.sap.com/team=none")
+    return here.cli(*args, reads=True)
 
 
 @case("T7")

@@ -9,6 +9,7 @@ import aicore_bulk.testing
 def test_top_level_all_is_pinned():
     """aicore_bulk exports exactly these names."""
     assert aicore_bulk.__all__ == [
+        "AdminScopeError",
         "AiohttpTransport",
         "Auth",
         "AuthenticationError",
@@ -18,6 +19,7 @@ def test_top_level_all_is_pinned():
         "Clock",
         "ConfigurationError",
         "Event",
+        "GroupSelection",
         "InputError",
         "ItemResult",
         "ItemSettled",
@@ -25,6 +27,7 @@ def test_top_level_all_is_pinned():
         "JournalError",
         "KeptItem",
         "Kind",
+        "LabelMatch",
         "Limits",
         "Listener",
         "MockTransport",
@@ -37,6 +40,7 @@ def test_top_level_all_is_pinned():
         "Request",
         "RequestAnswered",
         "RequestSent",
+        "ResourceGroups",
         "Response",
         "RetryPolicy",
         "Route",

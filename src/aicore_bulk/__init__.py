@@ -7,7 +7,8 @@ keeps aiohttp in ``_transport`` and the simulator, and backoff in ``_retry``.
 | layer | modules |
 | --- | --- |
 | 0 | vocabulary and values: ``_errors``, ``_checks``, ``_models``, ``_clock``, ``_report``, |
-|   | ``_events``, ``_gc``, ``_version``, ``_logging`` (the ``aicore_bulk`` logger) |
+|   | ``_events``, ``_gc``, ``_version``, ``_logging`` (the ``aicore_bulk`` logger), |
+|   | ``_groups`` (which resource groups a run spans) |
 | 1 | pure logic and single concerns: ``_planner`` (decisions), ``_transitions`` (the |
 |   | per-item state machine), ``_config``, ``_transport``, ``_retry``, ``_rate``, ``_auth``, |
 |   | ``_window`` (requests in flight), ``_journal``, ``_caller`` (one request), ``_api`` |
@@ -16,7 +17,8 @@ keeps aiohttp in ``_transport`` and the simulator, and backoff in ``_retry``.
 | 2 | the parts of a run: ``_book`` (items and outcomes), ``_reads`` (every status read), |
 |   | ``_routing``, ``_queue`` (the change queue), ``_stop_wait``, ``_selection``, |
 |   | ``_dispatcher`` (sends the changes) |
-| 3 | ``_intake``, ``_run`` (one run, in order), ``_client`` (``BulkClient``), ``_sync`` |
+| 3 | ``_intake``, ``_run`` (one run, in order), ``_fleet`` (one run across resource |
+|   | groups, under one shared limit), ``_client`` (``BulkClient``), ``_sync`` |
 | 4 | ``_cli`` (public API only), ``testing``; the simulator (``_simulator``) imports no |
 |   | client code, only the clock |
 |   | ``integrations`` (public API only; each needs its extra) |
@@ -29,6 +31,7 @@ from aicore_bulk._auth import Auth, ClientCredentials, StaticToken, X509Credenti
 from aicore_bulk._client import BulkClient
 from aicore_bulk._clock import Clock, SystemClock
 from aicore_bulk._errors import (
+    AdminScopeError,
     AuthenticationError,
     BulkError,
     ConfigurationError,
@@ -46,6 +49,8 @@ from aicore_bulk._events import (
     RequestAnswered,
     RequestSent,
 )
+from aicore_bulk._fleet import GroupSelection
+from aicore_bulk._groups import LabelMatch, ResourceGroups
 from aicore_bulk._journal import RunRecord, read_journal
 from aicore_bulk._models import (
     Kind,
@@ -82,6 +87,7 @@ from aicore_bulk._transport import (
 from aicore_bulk._version import __version__
 
 __all__ = [
+    "AdminScopeError",
     "AiohttpTransport",
     "Auth",
     "AuthenticationError",
@@ -91,6 +97,7 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "Event",
+    "GroupSelection",
     "InputError",
     "ItemResult",
     "ItemSettled",
@@ -98,6 +105,7 @@ __all__ = [
     "JournalError",
     "KeptItem",
     "Kind",
+    "LabelMatch",
     "Limits",
     "Listener",
     "MockTransport",
@@ -110,6 +118,7 @@ __all__ = [
     "Request",
     "RequestAnswered",
     "RequestSent",
+    "ResourceGroups",
     "Response",
     "RetryPolicy",
     "Route",

@@ -11,11 +11,17 @@ import json
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
 from aicore_bulk._caller import Caller, Failure, Reply
-from aicore_bulk._errors import AuthenticationError, ConfigurationError, ServiceError
+from aicore_bulk._errors import (
+    AdminScopeError,
+    AuthenticationError,
+    ConfigurationError,
+    ServiceError,
+)
 from aicore_bulk._gc import collector_paused
 from aicore_bulk._models import (
     CODE_NOT_FOUND,
@@ -319,6 +325,74 @@ class Api:
             else _classify(code, message)
         )
         return ChangeAnswer({op.id: answer}, frozenset(), status=result.status, unsure=unsure)
+
+
+#: Resource groups per page of the admin listing (``Prefer: maxpagesize``): a tenant rarely
+#: has more, and a page of a thousand is a few hundred kilobytes.
+GROUP_PAGE_SIZE: Final = 1000
+_FORBIDDEN = 403
+
+
+async def list_resource_groups(
+    caller: Caller, base_url: str, *, selector: str | None, page_size: int = GROUP_PAGE_SIZE
+) -> list[str]:
+    """The IDs of the tenant's resource groups (``GET /admin/resourceGroups``), in its order.
+
+    ``selector`` is the ``labelSelector`` (``key=value,key!=value``). Pages are asked for
+    with ``Prefer: maxpagesize`` and followed through the ``continueToken`` of the ``Link``
+    header: a page may hold fewer groups than asked (even none), and only a missing ``Link``
+    ends the listing.
+
+    Raises:
+        AdminScopeError: The credentials may not list resource groups (403).
+        ServiceError: No usable answer, or a ``continueToken`` that repeats.
+    """
+    url = f"{base_url}/admin/resourceGroups"
+    headers = {"Accept": _JSON, "Prefer": f"maxpagesize={page_size}"}
+    groups: dict[str, None] = {}
+    token: str | None = None
+    tokens: set[str] = set()
+    while True:
+        params = {"labelSelector": selector} if selector else {}
+        if token is not None:
+            params["continueToken"] = token
+        reply = await caller.call("GET", url, operation="groups", headers=headers, params=params)
+        if not isinstance(reply, Failure) and reply.response.status == _FORBIDDEN:
+            raise AdminScopeError(
+                "listing the resource groups is forbidden (403): these credentials lack the "
+                "admin scope, so name the groups instead (ResourceGroups(names=[...]), or "
+                "--resource-group once per group); the service said: "
+                + _error_text(reply.response),
+                status=_FORBIDDEN,
+            )
+        body = _expect_json(reply, "listing resource groups", base_url)
+        resources = body.get("resources") if isinstance(body, dict) else None
+        if not isinstance(resources, list):
+            raise ServiceError("listing resource groups: the answer has no resources list")
+        for entry in resources:
+            name = entry.get("resourceGroupId") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name:
+                groups[name] = None
+        assert not isinstance(reply, Failure)  # noqa: S101 - _expect_json raised for it
+        link = (value for name, value in reply.response.headers.items() if name.lower() == "link")
+        token = _continue_token(next(link, ""))
+        if token is None:
+            return list(groups)
+        if token in tokens:
+            raise ServiceError("listing resource groups: the service repeats its continueToken")
+        tokens.add(token)
+
+
+def _continue_token(link: str) -> str | None:
+    """The ``continueToken`` of the ``rel="next"`` URL of a ``Link`` header, if any."""
+    for part in link.split(","):
+        target, _, rest = part.partition(";")
+        if "next" not in rest:
+            continue
+        values = parse_qs(urlsplit(target.strip().strip("<>")).query).get("continueToken")
+        if values:
+            return values[0]
+    return None
 
 
 def parse_bulk_answer(kind: Kind, ids: Sequence[str], body: bytes, *, status: int) -> ChangeAnswer:

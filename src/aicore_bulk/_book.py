@@ -28,6 +28,8 @@ class ItemBook:
 
     items: dict[str, ItemState]
     listener: Listener | None = None
+    #: The resource group the items are in (each result carries it).
+    resource_group: str | None = None
     #: Where outcomes are written as they settle (see :mod:`aicore_bulk._journal`).
     journal: Journal | None = None
     #: Items whose outcome or flags changed since the journal was last written.
@@ -133,7 +135,7 @@ class ItemBook:
 
     def result(self, item_id: str) -> ItemResult:
         """One item's result as the report shows it."""
-        return _result(item_id, self.items[item_id])
+        return _result(item_id, self.items[item_id], self.resource_group)
 
     def take_results(self) -> list[ItemResult]:
         """Every item's result in input order; the book lets go of the items as it goes.
@@ -141,15 +143,15 @@ class ItemBook:
         The run is over: a million states and a million results held at once would double
         the memory the report takes to make.
         """
-        results = []
+        results, group = [], self.resource_group
         with collector_paused():
             while self.items:
-                results.append(_result(*self.items.popitem()))  # the last first: O(1) each
+                results.append(_result(*self.items.popitem(), group))  # the last first: O(1)
         results.reverse()
         return results
 
 
-def _result(item_id: str, state: ItemState) -> ItemResult:
+def _result(item_id: str, state: ItemState, group: str | None) -> ItemResult:
     # Positional, and the status member as it is: this runs once per item of every report.
     return ItemResult(
         item_id,
@@ -158,4 +160,5 @@ def _result(item_id: str, state: ItemState) -> ItemResult:
         state.message,
         state.attempts,
         state.last_seen,
+        group,
     )

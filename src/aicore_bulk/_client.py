@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, Self, cast, overload
 
 import anyio
 
@@ -19,22 +19,22 @@ from aicore_bulk._clock import SYSTEM_CLOCK, Clock
 from aicore_bulk._config import Settings, resolve_settings
 from aicore_bulk._errors import InputError
 from aicore_bulk._events import Listener
+from aicore_bulk._fleet import (
+    GroupSelection,
+    dry_run_any,
+    execute_any,
+    resume_any,
+    select_any,
+)
+from aicore_bulk._groups import ResourceGroups
 from aicore_bulk._intake import Ids, SelectedIds
 from aicore_bulk._logging import get_logger, log
 from aicore_bulk._memory import LimitsMemory
 from aicore_bulk._models import KINDS, Kind, Limits, RunOptions, Target
 from aicore_bulk._report import Plan, Report
 from aicore_bulk._retry import RetryPolicy
-from aicore_bulk._run import (
-    Confirm,
-    Connection,
-    JournalPath,
-    dry_run,
-    execute,
-    resume,
-    wait_gone,
-)
-from aicore_bulk._selection import Retention, Selection
+from aicore_bulk._run import Confirm, Connection, JournalPath, wait_gone
+from aicore_bulk._selection import Selection
 from aicore_bulk._transport import AiohttpTransport, Transport
 
 _log = get_logger("memory")
@@ -183,7 +183,7 @@ class BulkClient:
     async def delete(
         self,
         kind: Kind,
-        ids: Ids,
+        ids: Ids | GroupSelection,
         *,
         deadline: float | None = None,
         confirm: Confirm | None = None,
@@ -224,10 +224,12 @@ class BulkClient:
             ServiceError: The service could not be read before anything was changed.
             RunDeclinedError: ``confirm`` said no.
         """
-        return await self._execute(
+        return await _execute(
+            self._connection,
             kind,
             ids,
             Target.DELETED,
+            closed=self._closed,
             deadline=deadline,
             confirm=confirm,
             interrupt=interrupt,
@@ -240,7 +242,7 @@ class BulkClient:
     async def stop(
         self,
         kind: Kind,
-        ids: Ids,
+        ids: Ids | GroupSelection,
         *,
         deadline: float | None = None,
         confirm: Confirm | None = None,
@@ -254,10 +256,12 @@ class BulkClient:
 
         Deployments serve traffic: they are stopped only with ``include_running=True``.
         """
-        return await self._execute(
+        return await _execute(
+            self._connection,
             kind,
             ids,
             Target.STOPPED,
+            closed=self._closed,
             deadline=deadline,
             confirm=confirm,
             interrupt=interrupt,
@@ -270,7 +274,7 @@ class BulkClient:
     async def plan(
         self,
         kind: Kind,
-        ids: Ids,
+        ids: Ids | GroupSelection,
         *,
         target: Literal["DELETED", "STOPPED"] | Target = "DELETED",
         listener: Listener | None = None,
@@ -290,17 +294,26 @@ class BulkClient:
         """
         wanted = _target(target)
         _check_usable(closed=self._closed, kind=kind)
-        return await dry_run(
+        return await dry_run_any(
             self._connection, kind, ids, wanted, listener=listener, include_running=include_running
         )
 
-    def select(self, kind: Kind, selection: Selection) -> SelectedIds:
+    @overload
+    def select(self, kind: Kind, selection: Selection) -> SelectedIds: ...
+    @overload
+    def select(
+        self, kind: Kind, selection: Selection, *, resource_groups: ResourceGroups
+    ) -> GroupSelection: ...
+    def select(
+        self, kind: Kind, selection: Selection, *, resource_groups: ResourceGroups | None = None
+    ) -> SelectedIds | GroupSelection:
         """The IDs of the items ``selection`` takes, streamed a list page at a time.
 
         Feed the result to :meth:`delete`, :meth:`stop` or :meth:`plan`: the run reads every
         page before it changes anything, so deleting cannot shift the pages under the
         selection. Given whole to this client, it also brings the statuses it was listed with,
-        so the run does not list the group a second time.
+        so the run does not list the group a second time. With ``resource_groups``, the run
+        takes the selection in each of those groups, all under the client's one limit.
 
         Raises:
             InputError: An unknown kind or a selection that is not a :class:`Selection`
@@ -309,11 +322,7 @@ class BulkClient:
         _check_kind(kind)
         if not isinstance(selection, Selection):
             raise InputError(f"selection must be a Selection, not {type(selection).__name__}")
-        connection = self._connection
-        retention = Retention.of(selection)
-        return SelectedIds(
-            connection, kind, connection.selected(kind, selection, retention), retention
-        )
+        return select_any(self._connection, kind, selection, resource_groups)
 
     async def wait_gone(self, kind: Kind, ids: Iterable[str], *, within: float) -> set[str]:
         """Wait until none of ``ids`` is listed any more (deleted items linger a while).
@@ -354,7 +363,7 @@ class BulkClient:
         _check_deadline(deadline)
         labels = _check_labels(labels)
         _check_usable(closed=self._closed)
-        return await resume(
+        return await resume_any(
             self._connection,
             journal,
             deadline=deadline,
@@ -363,36 +372,39 @@ class BulkClient:
             labels=labels,
         )
 
-    async def _execute(
-        self,
-        kind: Kind,
-        ids: Ids,
-        target: Target,
-        *,
-        deadline: float | None,
-        confirm: Confirm | None,
-        interrupt: anyio.Event | None,
-        listener: Listener | None,
-        journal: JournalPath | None,
-        labels: Mapping[str, str] | None,
-        include_running: bool,
-    ) -> Report:
-        _check_deadline(deadline)
-        labels = _check_labels(labels)
-        _check_usable(closed=self._closed, kind=kind)
-        return await execute(
-            self._connection,
-            kind,
-            ids,
-            target,
-            deadline=deadline,
-            confirm=confirm,
-            interrupt=interrupt,
-            listener=listener,
-            journal=journal,
-            labels=labels,
-            include_running=include_running,
-        )
+
+async def _execute(
+    connection: Connection,
+    kind: Kind,
+    ids: Ids | GroupSelection,
+    target: Target,
+    *,
+    closed: bool,
+    deadline: float | None,
+    confirm: Confirm | None,
+    interrupt: anyio.Event | None,
+    listener: Listener | None,
+    journal: JournalPath | None,
+    labels: Mapping[str, str] | None,
+    include_running: bool,
+) -> Report:
+    """A checked run of ``delete`` or ``stop``, in one group or across groups."""
+    _check_deadline(deadline)
+    labels = _check_labels(labels)
+    _check_usable(closed=closed, kind=kind)
+    return await execute_any(
+        connection,
+        kind,
+        ids,
+        target,
+        deadline=deadline,
+        confirm=confirm,
+        interrupt=interrupt,
+        listener=listener,
+        journal=journal,
+        labels=labels,
+        include_running=include_running,
+    )
 
 
 def _check_usable(*, closed: bool, kind: str | None = None) -> None:

@@ -7,6 +7,7 @@
     │   └── ConfigurationError              missing or conflicting settings
     ├── ServiceError                        the service said no to the whole run
     │   └── AuthenticationError             the token endpoint refused the credentials
+    │       └── AdminScopeError             the credentials may not list resource groups
     ├── RunDeclinedError                    a confirm callback said no: nothing was changed
     ├── JournalError                        the journal could not be written
     └── ItemsFailedError (in _report)       raised by Report.raise_for_failures()
@@ -49,6 +50,14 @@ class ServiceError(BulkError):
 
 class AuthenticationError(ServiceError):
     """The token endpoint refused the credentials, or the API refused every token."""
+
+
+class AdminScopeError(AuthenticationError):
+    """The credentials lack the admin scope that listing the tenant's resource groups needs.
+
+    Nothing was changed. Name the groups instead (``ResourceGroups(names=...)``, or
+    ``--resource-group`` repeated on the command line).
+    """
 
 
 class JournalError(BulkError):

@@ -8,7 +8,8 @@ Its JSON form is a contract (the CLI prints it and orchestrators parse it)::
       "kind": "executions", "target": "DELETED",
       "run": {"id": "20260101T000000Z-5f0c2a9e41d7", "resumes": null,
               "tool_version": "0.1.0", "base_url": "https://api.ai.example.com/v2",
-              "resource_group": "default", "kind": "executions", "target": "DELETED",
+              "resource_group": "default", "resource_groups": ["default"],
+              "kind": "executions", "target": "DELETED",
               "started_at": "2026-01-01T00:00:00.000Z",
               "finished_at": "2026-01-01T00:00:04.200Z", "interrupted": false,
               "options": {"concurrency": 64, "rate": null, "adaptive": true,
@@ -21,9 +22,14 @@ Its JSON form is a contract (the CLI prints it and orchestrators parse it)::
                   "requests": 5, "mutating_requests": 2, "retries": 0, "throttled": 0,
                   "duplicates": 1, "seconds": 1.23, "interrupted": false,
                   "carried_over": 0, "kept": 0},
+      "groups": {"default": {...the summary's fields, for this group's items...}},
       "items": [{"id": "e1", "outcome": "deleted", "code": null, "message": "...",
-                 "attempts": 1, "status": "COMPLETED"}, ...]
+                 "attempts": 1, "status": "COMPLETED", "resource_group": "default"}, ...]
     }
+
+A run across resource groups has one entry per group in ``groups`` (its ``requests`` count
+what was sent in that group; the total's also count listing the groups), ``run.resource_groups``
+names them all, and ``run.resource_group`` joins them with commas.
 
 ``run`` is the audit trail (:class:`RunInfo`): which run this was (its ID is also on every
 log record of the run, as ``run_id``), which version of the tool against which service and
@@ -44,7 +50,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -108,7 +114,8 @@ class RunInfo:
         resumes: The ID of the run this one resumes (from its journal), or None.
         tool_version: aicore-bulk's version.
         base_url: The AI API's URL (credentials, a query or a fragment are never kept).
-        resource_group: The resource group the run worked in.
+        resource_group: The resource group the run worked in (several: joined by commas).
+        resource_groups: Every resource group the run worked in, in order.
         kind, target: What the run did.
         started_at, finished_at: UTC, read from the run's clock (``finished_at`` is None in a
             journal, written before the run ends).
@@ -128,6 +135,9 @@ class RunInfo:
     finished_at: dt.datetime | None = None
     interrupted: bool = False
     resumes: str | None = None
+    resource_groups: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(lambda info: (info.resource_group,), takes_self=True)
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON form (see the module docstring)."""
@@ -137,6 +147,7 @@ class RunInfo:
             "tool_version": self.tool_version,
             "base_url": self.base_url,
             "resource_group": self.resource_group,
+            "resource_groups": list(self.resource_groups),
             "kind": self.kind,
             "target": self.target.value,
             "started_at": _iso(self.started_at),
@@ -155,6 +166,7 @@ class RunInfo:
             tool_version=data["tool_version"],
             base_url=data["base_url"],
             resource_group=data["resource_group"],
+            resource_groups=tuple(data.get("resource_groups") or (data["resource_group"],)),
             kind=data["kind"],
             target=Target(data["target"]),
             started_at=dt.datetime.fromisoformat(data["started_at"]),
@@ -178,6 +190,7 @@ class PlannedItem:
     status: Status | None
     path: Route
     reason: str | None
+    resource_group: str | None = None
 
 
 @attrs.frozen
@@ -212,6 +225,7 @@ class Plan:
         reads: Requests this dry run spent reading.
         kept: The items the selection keeps (``keep_latest``), each with its reason; they
             are not in ``items`` and no run changes them.
+        groups: The plan of each resource group, by name (one entry for a run in one group).
 
     """
 
@@ -223,6 +237,7 @@ class Plan:
     reads: int
     duplicates: int
     kept: tuple[KeptItem, ...] = ()
+    groups: Mapping[str, Plan] = attrs.field(factory=lambda: MappingProxyType({}))
 
     def __repr__(self) -> str:
         # One line, however many items: they stay in ``items`` and in the JSON.
@@ -240,20 +255,15 @@ class Plan:
             "kind": self.kind,
             "target": self.target.value,
             "dry_run": True,
-            "summary": {
-                "total": len(self.items),
-                "paths": {route.value: self.paths.get(route, 0) for route in Route},
-                "requests": self.requests,
-                "reads": self.reads,
-                "duplicates": self.duplicates,
-                "kept": len(self.kept),
-            },
+            "summary": self.summary_json(),
+            "groups": {name: plan.summary_json() for name, plan in self.groups.items()},
             "items": [
                 {
                     "id": i.id,
                     "status": _STATUS_TEXT[i.status],
                     "path": i.path.value,
                     "reason": i.reason,
+                    "resource_group": i.resource_group,
                 }
                 for i in self.items
             ],
@@ -261,6 +271,17 @@ class Plan:
                 {"id": k.id, "status": _STATUS_TEXT[k.status], "reason": k.reason}
                 for k in self.kept
             ],
+        }
+
+    def summary_json(self) -> dict[str, Any]:
+        """The counts of :meth:`to_json`, without the items."""
+        return {
+            "total": len(self.items),
+            "paths": {route.value: self.paths.get(route, 0) for route in Route},
+            "requests": self.requests,
+            "reads": self.reads,
+            "duplicates": self.duplicates,
+            "kept": len(self.kept),
         }
 
 
@@ -275,6 +296,7 @@ class ItemResult:
         message: The service's message, or ours when nothing was sent.
         attempts: How many mutating requests carried this item.
         status: The last status we saw (``None`` if never seen).
+        resource_group: The resource group the item is in.
 
     """
 
@@ -284,6 +306,7 @@ class ItemResult:
     message: str | None = None
     attempts: int = 0
     status: Status | None = None
+    resource_group: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The item's documented JSON form."""
@@ -294,6 +317,7 @@ class ItemResult:
             "message": self.message,
             "attempts": self.attempts,
             "status": _STATUS_TEXT[self.status],
+            "resource_group": self.resource_group,
         }
 
 
@@ -357,6 +381,8 @@ class Report:
     Attributes:
         run: The run's audit trail (ID, version, service, times, options); None only for a
             report built by hand.
+        groups: The summary of each resource group's items, by name (one entry for a run
+            in one group); :attr:`summary` is the total.
 
     """
 
@@ -365,6 +391,7 @@ class Report:
     items: tuple[ItemResult, ...]
     summary: Summary
     run: RunInfo | None = None
+    groups: Mapping[str, Summary] = attrs.field(factory=lambda: MappingProxyType({}))
 
     def __repr__(self) -> str:
         # One line, however many items: they stay in ``items`` and in the JSON.
@@ -394,11 +421,15 @@ class Report:
         carried_over: int = 0,
         kept: int = 0,
         run: RunInfo | None = None,
+        groups: Mapping[str, Summary] | None = None,
     ) -> Report:
-        """Assemble a report and count its outcomes."""
-        counts = Counter(item.outcome for item in items)
+        """Assemble a report and count its outcomes.
+
+        Without ``groups``, a run's report (``run`` given) gets one entry: its group's,
+        which is the total.
+        """
         summary = Summary(
-            outcomes=MappingProxyType({outcome: counts.get(outcome, 0) for outcome in Outcome}),
+            outcomes=count_outcomes(items),
             requests=requests,
             mutating_requests=mutating_requests,
             retries=retries,
@@ -409,7 +440,9 @@ class Report:
             carried_over=carried_over,
             kept=kept,
         )
-        return cls(kind, target, items, summary, run)
+        if groups is None:
+            groups = {run.resource_group: summary} if run is not None else {}
+        return cls(kind, target, items, summary, run, MappingProxyType(dict(groups)))
 
     @property
     def ok(self) -> bool:
@@ -439,8 +472,15 @@ class Report:
             "target": self.target.value,
             "run": self.run.to_json() if self.run is not None else None,
             "summary": self.summary.to_json(),
+            "groups": {name: summary.to_json() for name, summary in self.groups.items()},
             "items": [item.to_json() for item in self.items],
         }
+
+
+def count_outcomes(items: Iterable[ItemResult]) -> Mapping[Outcome, int]:
+    """Items per outcome, every outcome present (the shape of :attr:`Summary.outcomes`)."""
+    counts = Counter(item.outcome for item in items)
+    return MappingProxyType({outcome: counts.get(outcome, 0) for outcome in Outcome})
 
 
 #: Each status's plain text: the JSON form holds strings, not enum members (a dict lookup is

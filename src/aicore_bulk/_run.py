@@ -419,25 +419,28 @@ class Run:
         *,
         listener: Listener | None,
         statuses_known: bool = False,
+        caller: Caller | None = None,
     ) -> Run:
         """Wire a run for these items and resolve their statuses.
 
         ``statuses_known``: the items came from the client's own selection, with the
-        statuses it listed them with moments ago; they are not listed again.
+        statuses it listed them with moments ago; they are not listed again. ``caller``:
+        one that runs in other resource groups share (see :mod:`aicore_bulk._fleet`).
 
         Raises:
             AuthenticationError: The credentials were refused (nothing else was sent).
             ServiceError: The statuses could not be read; nothing has been changed.
         """
         events = _fan_out(connection.listener, listener)
-        caller = connection.caller(listener=events, items=len(states))
+        if caller is None:
+            caller = connection.caller(listener=events, items=len(states))
         # The token first: bad credentials fail here, before anything else is sent.
         await connection.auth.token(connection.transport)
         api = connection.api(caller)
         if connection.bulk is None:
             connection.bulk = await api.bulk_capabilities()
         options = connection.options
-        book = ItemBook(states, listener=events)
+        book = ItemBook(states, listener=events, resource_group=connection.resource_group)
         reader = StatusReader(api, goal.kind, states, options.page_size)
         dispatcher = Dispatcher(
             goal=goal,
@@ -501,7 +504,8 @@ class Run:
 
     def plan(self, routed: Routed, *, duplicates: int, kept: tuple[KeptItem, ...] = ()) -> Plan:
         """The plan a confirmation or a dry run shows, with what the selection kept."""
-        return Plan(
+        group = self.connection.resource_group
+        plan = Plan(
             kind=self.goal.kind,
             target=self.goal.target,
             items=tuple(
@@ -510,6 +514,7 @@ class Run:
                     state.status,
                     state.route or Route.SKIP,
                     state.message,
+                    group,
                 )
                 for item_id, state in self.book.items.items()
             ),
@@ -519,6 +524,7 @@ class Run:
             duplicates=duplicates,
             kept=kept,
         )
+        return attrs.evolve(plan, groups=MappingProxyType({group: plan}))
 
     async def dispatch(
         self, routed: Routed, *, deadline: float | None, interrupt: anyio.Event | None

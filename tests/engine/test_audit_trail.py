@@ -78,6 +78,7 @@ async def test_the_run_record_is_in_the_documented_json_form(client, aicore_simu
         "tool_version",
         "base_url",
         "resource_group",
+        "resource_groups",
         "kind",
         "target",
         "started_at",

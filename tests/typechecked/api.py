@@ -13,16 +13,20 @@ import anyio
 
 import aicore_bulk
 from aicore_bulk import (
+    AdminScopeError,
     AiohttpTransport,
     BulkClient,
     Clock,
+    GroupSelection,
     ItemResult,
     KeptItem,
+    LabelMatch,
     Limits,
     Outcome,
     Plan,
     PlannedItem,
     Report,
+    ResourceGroups,
     RetryPolicy,
     Route,
     RunDeclinedError,
@@ -147,3 +151,29 @@ def from_plain_python(ids: list[str]) -> None:
     assert aicore_bulk.is_valid_id("aa97b177")
     system: Clock = SystemClock()
     assert system.monotonic() >= 0
+
+
+async def clean_groups(client: BulkClient) -> dict[str, int]:
+    """A run across resource groups, chosen by label."""
+    groups = ResourceGroups.all(
+        labels=["ext.ai.sap.com/team=ml", LabelMatch("k", "v", negated=True)]
+    )
+    chosen: GroupSelection = client.select(
+        "executions", Selection(statuses="DEAD"), resource_groups=groups
+    )
+    plan: Plan = await client.plan("executions", chosen)
+    named = ResourceGroups(names=("ml-train", "ml-serve"))
+    report = await client.delete(
+        "executions", client.select("executions", Selection(), resource_groups=named)
+    )
+    group: str | None = report.items[0].resource_group
+    del plan, group
+    try:
+        await client.stop("executions", chosen)
+    except AdminScopeError as error:
+        status: int | None = error.status
+        del status
+    record: RunRecord = aicore_bulk.read_journal("j")
+    names: tuple[str, ...] = record.resource_groups
+    del names
+    return {name: summary.total for name, summary in report.groups.items()}

@@ -184,7 +184,23 @@ def _add_run_options(
         dest="select_all",
         help="select every item of the kind in the resource group",
     )
-    _add_connection_options(parser)
+    groups = parser.add_argument_group(
+        "resource groups (default: the one configured; several take a selection, not IDs)"
+    )
+    groups.add_argument(
+        "--all-resource-groups",
+        action="store_true",
+        help="run in every resource group of the tenant (listing them needs the admin scope)",
+    )
+    groups.add_argument(
+        "--resource-group-label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --all-resource-groups: only groups with this label (KEY!=VALUE: without "
+        "it); repeatable, all must hold",
+    )
+    _add_connection_options(parser, several_groups=True)
     # Only a delete waits for STOPPING, and a dry run has no deadline: those flags are taken
     # (a script may pass them to every command) but not shown where they do nothing.
     _add_limit_options(parser, waits=deleting, deadline=not planning)
@@ -230,7 +246,9 @@ def _add_run_options(
     _add_output_options(parser, planning=planning)
 
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+def _add_connection_options(
+    parser: argparse.ArgumentParser, *, several_groups: bool = False
+) -> None:
     connection = parser.add_argument_group("connection (default: AICORE_* and ~/.aicore)")
     connection.add_argument("--base-url", metavar="URL", help="AI API URL (AICORE_BASE_URL)")
     connection.add_argument("--auth-url", metavar="URL", help="token URL (AICORE_AUTH_URL)")
@@ -241,7 +259,14 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     connection.add_argument(
         "--client-secret", nargs="?", action=_NoPlainSecret, help=argparse.SUPPRESS
     )
-    connection.add_argument("--resource-group", metavar="ID", help="AI-Resource-Group")
+    connection.add_argument(
+        "--resource-group",
+        action="append" if several_groups else "store",
+        metavar="ID",
+        help="AI-Resource-Group (repeatable: one run in each)"
+        if several_groups
+        else "AI-Resource-Group",
+    )
     connection.add_argument("--profile", metavar="NAME", help="~/.aicore/config_NAME.json")
     connection.add_argument(
         "--allow-insecure-http",

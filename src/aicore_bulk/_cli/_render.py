@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Final
 
 from aicore_bulk import Plan, Report, Route
@@ -26,11 +27,19 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
+def where(groups: Collection[str], resource_group: str) -> str:
+    """``resource group X``; ``3 resource groups (a, b, c)`` for a run across groups."""
+    if len(groups) > 1:
+        return f"{len(groups)} resource groups ({', '.join(groups)})"
+    return f"resource group {next(iter(groups), resource_group)}"
+
+
 def summary(report: Report, *, resource_group: str) -> str:
     """A table of outcomes, the request counts, and the first failures."""
     s = report.summary
+    across = len(report.groups) > 1
     lines = [
-        f"{report.kind} -> {report.target.value} in resource group {resource_group}: "
+        f"{report.kind} -> {report.target.value} in {where(report.groups, resource_group)}: "
         f"{count(s.total, 'item')} in {s.seconds:.1f} s"
         + (f" ({count(s.duplicates, 'repeated ID')} ignored)" if s.duplicates else ""),
     ]
@@ -43,10 +52,17 @@ def summary(report: Report, *, resource_group: str) -> str:
         f"requests: {s.requests:,} ({count(s.mutating_requests, 'change')}), "
         f"retries {s.retries:,}, throttled {s.throttled:,}"
     )
+    for name, part in report.groups.items() if across else ():
+        outcomes = ", ".join(f"{n:,} {outcome.value}" for outcome, n in part.outcomes.items() if n)
+        lines.append(
+            f"  {name}: {outcomes or 'no items'}; {count(part.requests, 'request')} "
+            f"({count(part.mutating_requests, 'change')}), done in {part.seconds:.1f} s"
+        )
     problems = [item for item in report.items if not item.outcome.ok]
     for item in problems[:_FAILURES_SHOWN]:
         code = f" [{item.code}]" if item.code else ""
-        lines.append(f"  {item.outcome.value} {item.id}{code}: {item.message}")
+        group = f" in {item.resource_group}" if across else ""
+        lines.append(f"  {item.outcome.value} {item.id}{group}{code}: {item.message}")
     if len(problems) > _FAILURES_SHOWN:
         lines.append(f"  ... and {len(problems) - _FAILURES_SHOWN:,} more (see --output json)")
     return "\n".join(lines)
@@ -62,7 +78,7 @@ def plan_table(
 ) -> str:
     """The dry run: items per path, the request count and an estimated duration."""
     lines = [
-        f"dry run: {plan.kind} -> {plan.target.value} in resource group {resource_group}: "
+        f"dry run: {plan.kind} -> {plan.target.value} in {where(plan.groups, resource_group)}: "
         f"{count(len(plan.items), 'item')}"
         + (f" ({count(plan.duplicates, 'repeated ID')} ignored)" if plan.duplicates else ""),
     ]

@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,11 +18,15 @@ from aicore_bulk import (
     BulkClient,
     BulkError,
     Event,
+    GroupSelection,
     InputError,
+    Kind,
+    LabelMatch,
     Limits,
     Plan,
     Report,
     RequestAnswered,
+    ResourceGroups,
     RetryPolicy,
     Route,
     RunDeclinedError,
@@ -44,7 +48,7 @@ from aicore_bulk._cli._inputs import ids_from
 from aicore_bulk._cli._outputs import check_report_path, write_report
 from aicore_bulk._cli._progress import Progress
 from aicore_bulk._cli._prompt import Signals, ask
-from aicore_bulk._cli._render import plan_table, summary
+from aicore_bulk._cli._render import plan_table, summary, where
 from aicore_bulk._cli._streams import say
 from aicore_bulk._cli._wait import wait_gone
 
@@ -69,13 +73,20 @@ async def run(args: argparse.Namespace) -> int:
     target = _target(args)
     try:
         check_report_path(args.report)
+        groups = _groups(args)
         ids_source = _source(args)
-        client = _client(args)
+        # A run across groups works in the groups it names: the client's own is not used.
+        client = _client(args, resource_group="default" if groups else None)
     except BulkError as error:
         return fail(str(error), EXIT_USAGE)
     async with client:
         return await run_with(
-            client, args, target=target, ids_source=ids_source, labels=_labels(args)
+            client,
+            args,
+            target=target,
+            ids_source=ids_source,
+            labels=_labels(args),
+            groups=groups,
         )
 
 
@@ -84,7 +95,7 @@ async def _resume(args: argparse.Namespace) -> int:
     try:
         check_report_path(args.report)
         run = read_journal(args.journal)
-        client = _client(args, resource_group=run.resource_group)
+        client = _client(args, resource_group=run.resource_groups[0])
     except BulkError as error:
         return fail(str(error), EXIT_USAGE)
     progress, human = _progress(args, f"resuming {run.kind}", changes=True)
@@ -130,11 +141,12 @@ async def run_with(
     ids_source: Iterable[str] | Selection,
     resource_group: str | None = None,
     labels: Mapping[str, str] | None = None,
+    groups: ResourceGroups | None = None,
 ) -> int:
     """The run itself, on a ready client (the demo reuses it)."""
     group = resource_group or client.resource_group
     kind = args.kind
-    ids = client.select(kind, ids_source) if isinstance(ids_source, Selection) else ids_source
+    ids = _chosen(client, kind, ids_source, groups)
     verb = "planning" if args.dry_run else ("deleting" if target is Target.DELETED else "stopping")
     progress, human = _progress(args, f"{verb} {kind}", changes=not args.dry_run)
     latency = _Latency()
@@ -229,6 +241,49 @@ def _interruptible(progress: Progress | None = None) -> Iterator[Signals]:
             loop.remove_signal_handler(signum)
 
 
+def _chosen(
+    client: BulkClient, kind: Kind, source: Iterable[str] | Selection, groups: ResourceGroups | None
+) -> Iterable[str] | AsyncIterator[str] | GroupSelection:
+    """What the run takes: IDs, the client's selection, or a selection across groups."""
+    if not isinstance(source, Selection):
+        return source
+    if groups is not None:
+        return client.select(kind, source, resource_groups=groups)
+    return client.select(kind, source)
+
+
+def _groups(args: argparse.Namespace) -> ResourceGroups | None:
+    """The resource groups of a run across groups (None: a run in one group)."""
+    named: list[str] = args.resource_group or []
+    if args.all_resource_groups and named:
+        raise InputError(
+            "--all-resource-groups takes every group: drop --resource-group (narrow the "
+            "choice with --resource-group-label)"
+        )
+    labels = []
+    for text in args.resource_group_label:
+        try:
+            labels.append(LabelMatch.parse(text))
+        except InputError as error:
+            raise InputError(f"--resource-group-label: {error}") from None
+    if labels and not args.all_resource_groups:
+        raise InputError("--resource-group-label narrows --all-resource-groups: add it")
+    if not args.all_resource_groups and len(set(named)) < 2:  # noqa: PLR2004
+        return None
+    if args.ids or args.ids_file:
+        raise InputError(
+            "IDs belong to one resource group: give one --resource-group, or choose the items "
+            "of several groups with a selection (--status, ..., or --all)"
+        )
+    if getattr(args, "wait", None):
+        raise InputError("--wait follows the items of one resource group: drop it")
+    if any(not name or any(ch.isspace() for ch in name) for name in named):
+        raise InputError("--resource-group contains whitespace")
+    if args.all_resource_groups:
+        return ResourceGroups.all(labels=labels)
+    return ResourceGroups(names=tuple(named))
+
+
 def _source(args: argparse.Namespace) -> Iterable[str] | Selection:
     if args.dry_run and getattr(args, "journal", None):
         raise InputError("--journal records a run's changes and a dry run makes none: drop one")
@@ -276,7 +331,8 @@ def _client(args: argparse.Namespace, *, resource_group: str | None = None) -> B
         "auth_url": args.auth_url,
         "client_id": args.client_id,
         "client_secret": secret,
-        "resource_group": args.resource_group or resource_group,
+        # Repeatable for a run: the first group (several make a run across groups).
+        "resource_group": _first(args.resource_group) or resource_group,
         "allow_insecure_http": args.allow_insecure_http,
     }
     return BulkClient.from_env(
@@ -286,6 +342,12 @@ def _client(args: argparse.Namespace, *, resource_group: str | None = None) -> B
         options=RunOptions(stop_wait=args.stop_wait, poll_interval=args.poll_interval),
         **{name: value for name, value in settings.items() if value},
     )
+
+
+def _first(named: str | list[str] | None) -> str | None:
+    if isinstance(named, list):
+        return named[0] if named else None
+    return named
 
 
 def _target(args: argparse.Namespace) -> Target:
@@ -323,7 +385,7 @@ async def _confirm(
 def _question(plan: Plan, changing: int, *, group: str) -> str:
     """The confirmation: what will change, where, and what must stop first."""
     if plan.target.value == "STOPPED":
-        return f"\nStop {_count(changing, plan.kind)} in resource group {group}? [y/N] "
+        return f"\nStop {_count(changing, plan.kind)} in {where(plan.groups, group)}? [y/N] "
     running = plan.paths[Route.STOP_THEN_DELETE]
     first = ""
     if running:
@@ -333,7 +395,7 @@ def _question(plan: Plan, changing: int, *, group: str) -> str:
     if deleting:
         first += f" ({deleting:,} already being deleted are left alone)"
     return (
-        f"\nDelete {_count(changing, plan.kind)}{first} in resource group {group}? "
+        f"\nDelete {_count(changing, plan.kind)}{first} in {where(plan.groups, group)}? "
         "This cannot be undone. [y/N] "
     )
 
@@ -388,14 +450,17 @@ def _print_plan(
             say(json.dumps(item), sys.stdout)
     unwritten = write_report(args.report, data) if args.report else None
     if not args.quiet:
-        table = plan_table(
-            plan,
-            resource_group=group,
-            concurrency=args.concurrency,
-            rate=args.rate,
-            seconds_per_request=latency,
-        )
-        say(table, human)
+        # A run across groups: a table per group, then the total.
+        parts = [*plan.groups.items()] if len(plan.groups) > 1 else []
+        for name, part in [*parts, (group, plan)]:
+            table = plan_table(
+                part,
+                resource_group=name,
+                concurrency=args.concurrency,
+                rate=args.rate,
+                seconds_per_request=latency,
+            )
+            say(table, human)
     code = fail(unwritten, EXIT_ITEMS) if unwritten else EXIT_OK
     changing = sum(plan.paths[route] for route in _CHANGING_PATHS)
     refusal = _over_max_items(changing, plan.kind, args.max_items)
@@ -498,6 +563,10 @@ def _labels(args: argparse.Namespace) -> dict[str, str]:
         labels["selection"] = " ".join(flags)
     if args.ids_file:
         labels["ids_file"] = args.ids_file
+    groups = ["--all-resource-groups"] if args.all_resource_groups else []
+    groups += [f"--resource-group-label {label}" for label in args.resource_group_label]
+    if groups:
+        labels["resource_groups"] = " ".join(groups)
     if args.max_items is not None:
         labels["max_items"] = str(args.max_items)
     if getattr(args, "include_running", False):

@@ -356,8 +356,11 @@ def summary_of(result: Report | Plan, *, resource_group: str) -> dict[str, Any]:
             "summary": result.summary.to_json(),
         }
     else:
+        # As for a report: the counts of the whole run (its per-group counts are left out).
         data = {
-            key: value for key, value in result.to_json().items() if key not in {"items", "kept"}
+            key: value
+            for key, value in result.to_json().items()
+            if key not in {"items", "kept", "groups"}
         }
     return {**data, "resource_group": resource_group}
 
