@@ -425,3 +425,48 @@ async def test_without_the_admin_scope_the_run_stops_before_anything_changes(
         await client.delete("executions", chosen)
 
     assert aicore_simulator.statistics().mutating_requests == 0
+
+
+async def test_keep_latest_keeps_the_newest_of_each_configuration_in_each_group(
+    client, aicore_simulator, aicore_clock
+):
+    """Across groups, keep_latest keeps each group's own newest per configuration."""
+    runs = {}
+    for group in ("team-a", "team-b"):
+        runs[group] = [f"{group}-run{n}" for n in range(4)]
+        for n, item_id in enumerate(runs[group]):
+            aicore_simulator.put(
+                "executions",
+                item_id,
+                "DEAD",
+                resource_group=group,
+                configuration_id="cfg-shared-name",  # the same name, but per group
+                created_at=aicore_clock.time() - 3600.0 * (10 - n),  # run3 is the newest
+            )
+    chosen = client.select(
+        "executions",
+        Selection(statuses="DEAD", keep_latest=1),
+        resource_groups=ResourceGroups(names=("team-a", "team-b")),
+    )
+
+    plan = await client.plan("executions", chosen)
+    chosen = client.select(
+        "executions",
+        Selection(statuses="DEAD", keep_latest=1),
+        resource_groups=ResourceGroups(names=("team-a", "team-b")),
+    )
+    report = await client.delete("executions", chosen)
+
+    assert sorted(item.id for item in plan.kept) == ["team-a-run3", "team-b-run3"]
+    assert {name: len(group.kept) for name, group in plan.groups.items()} == {
+        "team-a": 1,
+        "team-b": 1,
+    }
+    assert report.summary.kept == 2
+    assert {name: summary.kept for name, summary in report.groups.items()} == {
+        "team-a": 1,
+        "team-b": 1,
+    }
+    for group in ("team-a", "team-b"):
+        states = aicore_simulator.states("executions", group)
+        assert [i for i in runs[group] if not states[i].deleted] == [f"{group}-run3"]
