@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -109,7 +109,7 @@ class Api:
         status: Status | None = None,
         page_size: int,
         full: bool = False,
-    ) -> AsyncIterator[list[tuple[str, Seen]]]:
+    ) -> AsyncGenerator[list[tuple[str, Seen]]]:
         """Pages of (id, what was seen); malformed entries left out.
 
         Read with ``$select=status`` (the spec's only ``$select``, whose answer holds the
