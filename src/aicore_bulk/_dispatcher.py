@@ -33,6 +33,7 @@ from aicore_bulk._retry import RetryBudget
 from aicore_bulk._routing import Routed
 from aicore_bulk._stop_wait import StopWait
 from aicore_bulk._transitions import (
+    IN_FLIGHT,
     STALE,
     Action,
     Goal,
@@ -150,7 +151,7 @@ class Dispatcher:
                 # What we learned since this change was planned forbids it: plan again.
                 self._apply(op.id, after_read(self.goal, state, op, STALE, state.status))
                 continue
-            state.in_flight = True
+            state.flags |= IN_FLIGHT  # not the property: once per item of every request
             state.attempts += 1
             current.append(op)
         if not current:
@@ -184,7 +185,8 @@ class Dispatcher:
             self._fall_back_to_single(batch, answer)
         else:
             self._absorb(batch, answer)
-        self.book.touch([op.id for op in batch])
+        if self.book.journal is not None:  # the list is only for the journal
+            self.book.touch([op.id for op in batch])
 
     async def _change(self, batch: list[Op], stale: list[Op], *, in_bulk: bool) -> ChangeAnswer:
         """Send one change request; ``batch`` keeps what went, ``stale`` gets what did not."""
