@@ -76,7 +76,7 @@ async def test_a_first_page_the_count_makes_useless_is_dropped(make_client, aico
     assert (requests["list"], requests["get"]) == (1, 150)  # 215 pages would cost more
 
 
-def service(*, meta=200, count=b"150", lists=200, gets=200):
+def service(*, meta=200, count=b"150", counting=200, lists=200, gets=200):
     """A service whose answers to meta, ``$count``, lists and single reads are set."""
     sent = []
 
@@ -89,7 +89,7 @@ def service(*, meta=200, count=b"150", lists=200, gets=200):
             body = {"aiApi": {"capabilities": {"bulkUpdates": {"executions": True}}}}
             return Response(meta, {}, json.dumps(body).encode())
         if url.endswith("/$count"):
-            return Response(200, {}, count)
+            return Response(counting, {}, count)
         if url.endswith("/lm/executions"):
             return Response(lists, {}, json.dumps({"resources": []}).encode())
         item_id = url.rsplit("/", 1)[-1]
@@ -120,6 +120,14 @@ async def test_a_refused_meta_is_the_error_even_when_the_list_fails_too():
     answer, _ = service(meta=403, lists=500)
     async with client_of(answer) as client:
         with pytest.raises(ServiceError, match="meta"):
+            await client.plan("executions", IDS)
+
+
+async def test_a_failed_count_is_the_error_whatever_the_first_page_met():
+    """When ``$count`` fails, the run fails with the count's error, as before."""
+    answer, _ = service(counting=503)
+    async with client_of(answer) as client:
+        with pytest.raises(ServiceError, match="counting executions"):
             await client.plan("executions", IDS)
 
 
