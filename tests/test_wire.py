@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aicore_bulk import MockTransport, Response, RetryPolicy, StaticToken, Target
-from aicore_bulk._api import Api, parse_bulk_answer
+from aicore_bulk._api import Api, bulk_body, parse_bulk_answer
 from aicore_bulk._caller import Caller
 from aicore_bulk._models import Deleting, Op, Status
 from aicore_bulk._rate import Pacer
@@ -330,3 +330,22 @@ def test_random_json_never_crashes_the_parser(value):
         result = parse_bulk_answer("executions", IDS, json.dumps(body).encode(), status=202)
         assert set(result.answers) | result.unanswered == set(IDS)
         assert not set(result.answers) & result.unanswered
+
+
+@given(
+    st.lists(st.tuples(st.text(min_size=1, max_size=12), st.sampled_from(list(Target))), max_size=5)
+)
+def test_a_bulk_body_is_the_json_of_its_changes_whatever_the_ids(changes):
+    """The bulk body reads back as its changes, quotes and escapes in IDs included."""
+    ops = [Op(item_id, target) for item_id, target in changes]
+    expected = {"executions": [{"id": op.id, "targetStatus": op.target.value} for op in ops]}
+
+    assert json.loads(bulk_body("executions", ops)) == expected
+
+
+def test_a_bulk_body_of_plain_ids_is_written_as_json_dumps_writes_it():
+    """IDs of the spec's characters give the very bytes json.dumps gives."""
+    ops = [Op("e-1.2_3", Target.DELETED), Op("abcdEF09", Target.STOPPED)]
+    payload = {"deployments": [{"id": op.id, "targetStatus": op.target.value} for op in ops]}
+
+    assert bulk_body("deployments", ops) == json.dumps(payload).encode()

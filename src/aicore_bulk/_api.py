@@ -8,8 +8,9 @@ never an exception.
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +27,7 @@ from aicore_bulk._gc import collector_paused
 from aicore_bulk._models import (
     CODE_NOT_FOUND,
     CODE_STATUS_CONFLICT,
+    ID_CHARACTERS,
     KINDS,
     STATUS_BY_VALUE,
     Deleting,
@@ -115,7 +117,7 @@ class Api:
         status: Status | None = None,
         page_size: int,
         full: bool = False,
-    ) -> AsyncIterator[list[tuple[str, Seen]]]:
+    ) -> AsyncGenerator[list[tuple[str, Seen]]]:
         """Pages of (id, what was seen); malformed entries left out.
 
         Read with ``$select=status`` (the spec's only ``$select``, whose answer holds the
@@ -124,7 +126,14 @@ class Api:
         """
         async for page in self._pages(kind, status=status, page_size=page_size, full=full):
             with collector_paused():  # up to 100,000 pairs, none in a cycle
-                statuses = [pair for entry in page if (pair := _listed(entry)) is not None]
+                # _listed inlined (one call less per entry: 0.5 us of 4 an entry).
+                statuses = [
+                    (item_id, seen)
+                    for entry in page
+                    if type(entry) is dict
+                    and type(item_id := entry.get("id")) is str
+                    and (seen := seen_in(entry)) is not None
+                ]
             del page  # the parsed entries: not kept alive while the next page is read
             yield statuses
 
@@ -254,9 +263,7 @@ class Api:
                 sent = list(last_look())
             if not sent:
                 return None
-            # A Target is a str: JSON writes it as its value (``.value`` is a slow property).
-            payload = {kind: [{"id": op.id, "targetStatus": op.target} for op in sent]}
-            return json.dumps(payload).encode()
+            return bulk_body(kind, sent)
 
         def changes() -> tuple[int, int]:
             stops = sum(op.target is Target.STOPPED for op in sent)
@@ -395,33 +402,57 @@ def _continue_token(link: str) -> str | None:
     return None
 
 
+def bulk_body(kind: Kind, ops: Sequence[Op]) -> bytes:
+    """The bulk PATCH's body, as ``json.dumps`` writes it."""
+    if _PLAIN.fullmatch("".join([op.id for op in ops])):
+        # Every ID as the spec allows it (intake checks them; a journal's are not checked
+        # again), and targets are plain words: nothing to escape, so the text is written as
+        # is, at less than half of what json.dumps of 100 dicts costs (0.3 us an item).
+        items = ", ".join([_ITEM[target] % item_id for item_id, target in ops])
+        return f'{{"{kind}": [{items}]}}'.encode()
+    # A Target is a str: JSON writes it as its value (``.value`` is a slow property).
+    return json.dumps({kind: [{"id": op.id, "targetStatus": op.target} for op in ops]}).encode()
+
+
+#: IDs joined, when each is of the spec's characters: nothing in them needs a JSON escape.
+_PLAIN: Final = re.compile(f"[{re.escape(ID_CHARACTERS)}]*")
+#: One change of the body, by target (formatting a Target itself goes through Enum's code).
+_ITEM: Final = {target: f'{{"id": "%s", "targetStatus": "{target.value}"}}' for target in Target}
+
+
 def parse_bulk_answer(kind: Kind, ids: Sequence[str], body: bytes, *, status: int) -> ChangeAnswer:
     """Per-item answers of a bulk 202, matched by ID (the order is not promised)."""
     parsed = _json(body)
     entries = parsed.get(kind) if isinstance(parsed, dict) else None
     answers: dict[str, ItemAnswer] = {}
-    wanted = set(ids)
+    wanted = set(ids)  # an ID leaves it with its first usable answer
     #: One answer per distinct message: a million items share the service's few messages.
     accepted: dict[str, ItemAnswer] = {}
-    if isinstance(entries, list):
+    if type(entries) is list:
+        # Once per item of every request: exact type checks (JSON makes no subclasses) and
+        # no calls on the common path, about a third less CPU than isinstance and helpers.
         for entry in entries:
-            if not isinstance(entry, dict):
+            if type(entry) is not dict:
                 continue
             item_id = entry.get("id")
-            if not isinstance(item_id, str) or item_id not in wanted or item_id in answers:
+            if type(item_id) is not str or item_id not in wanted:
                 continue  # an ID we did not send, or a second answer: neither can be trusted
             error = entry.get("error")
-            message = entry.get("message")
-            if error is None and isinstance(message, str):
+            if error is None:
+                message = entry.get("message")
+                if type(message) is not str:
+                    continue
                 answer = accepted.get(message)
                 if answer is None:
                     answer = accepted[message] = ItemAnswer("accepted", None, sys.intern(message))
-                answers[item_id] = answer
-            elif isinstance(error, dict):
+            elif type(error) is dict:
                 code, message = _fields(error)
-                answers[item_id] = _classify(code, message or _NO_REASON)
-    unanswered = frozenset(wanted - answers.keys())
-    return ChangeAnswer(answers, unanswered, status=status)
+                answer = _classify(code, message or _NO_REASON)
+            else:
+                continue
+            answers[item_id] = answer
+            wanted.remove(item_id)
+    return ChangeAnswer(answers, frozenset(wanted), status=status)
 
 
 def _success(status: int) -> bool:

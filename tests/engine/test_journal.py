@@ -30,9 +30,13 @@ class Killed(Exception):  # noqa: N818 - it stands for a signal, not an error
 
 def killer(at: int, counted: type, journal, copy):
     """At the ``at``-th ``counted`` event after the plan: copy the journal, then die."""
-    seen = {"events": 0, "planned": False}
+    seen = {"events": 0, "planned": False, "killed": False}
 
     def listen(event) -> None:
+        if seen["killed"] and isinstance(event, RequestSent):
+            # Another task may reach its next request before the exception ends the run:
+            # after a SIGKILL nothing leaves, so it dies too, before its request goes out.
+            raise Killed
         if isinstance(event, PlanReady):
             seen["planned"] = True
             return
@@ -44,6 +48,7 @@ def killer(at: int, counted: type, journal, copy):
                 source = journal.with_name(journal.name + suffix)
                 if source.exists():
                     shutil.copy(source, copy.with_name(copy.name + suffix))
+            seen["killed"] = True
             raise Killed
 
     return listen

@@ -13,7 +13,6 @@ Its flags, output and exit codes are a contract (see ``docs/cli.md``):
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -35,7 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --version and --help end here
+    # Only now: asyncio (with ssl and concurrent.futures) is half the import time of
+    # ``--version``, and a run needs it anyway.
+    import asyncio  # noqa: PLC0415
+
     try:
         if args.command == "simulate":
             from aicore_bulk._cli._simulate import simulate  # noqa: PLC0415 - only when asked
