@@ -10,9 +10,7 @@ benchmarks/results/bench.json, docs/performance-results.md and a plot in docs/pe
 ``--quick`` shrinks every size and runs each figure once (a smoke run, not a benchmark).
 ``--only NAME`` (repeatable or comma-separated: backlog, mixed, capacity, throttled,
 remembered, scale, planning) runs just those scenarios; such a partial run goes to
-benchmarks/results/bench-only.json and leaves the docs alone. Scenarios that need a feature
-this checkout lacks (the simulator's ``--capacity``, ``Limits(remember=True)``) are skipped
-with the reason in the results.
+benchmarks/results/bench-only.json and leaves the docs alone.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ import json
 import math
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +29,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import aiohttp
-import attrs
 
 from aicore_bulk import Limits
 
@@ -105,16 +101,30 @@ def bound_seconds(
     A round trip is the added latency plus the simulator's own service time for the request
     (the token endpoint gets no added latency). Without a rate limit: the token, then the
     reads one after another, then ceil(changes / concurrency) round trips of changes, then the
-    stop delay; under a rate limit R: changes / R plus the stop delay. Either way at least the
-    simulator's busy time plus the latency of the serial reads: it serves one request at a
-    time, which is what bounds a run at 0 ms.
+    stop delay; under a rate limit R: changes / R plus the stop delay. Either way at least
+    ``busy_s``, the simulator's CPU time for the fewest requests (see :func:`server_floor`),
+    plus the latency of the serial reads and of the last change: it runs on one core, which
+    is what bounds a run at 0 ms, and at high concurrency at any latency.
     """
     if limit:
         formula = changes / limit + stop_delay
     else:
         serial = token_s + reads * (latency + read_s)
         formula = serial + math.ceil(changes / concurrency) * (latency + change_s) + stop_delay
-    return max(formula, busy_s + reads * latency)
+    return max(formula, busy_s + (reads + (1 if changes else 0)) * latency)
+
+
+def server_floor(stats: dict[str, Any], *, fewest: int) -> float:
+    """The simulator's CPU seconds, scaled down to the fewest requests the work needs.
+
+    The simulator serves on one core, so no client can go faster than its CPU allows; it is
+    measured for the whole process (HTTP parsing and all, not only the handlers). A
+    contender that sends more requests than needed makes the simulator work more: scaling
+    to the fewest keeps that extra work out of its own bound.
+    """
+    cpu = float(stats.get("process_cpu_seconds", stats.get("busy_seconds", 0.0)))
+    served = sum(stats["requests"].values())
+    return cpu * min(1.0, fewest / served) if served else cpu
 
 
 def mean_service(stats: dict[str, Any]) -> dict[str, float]:
@@ -127,22 +137,6 @@ def mean_service(stats: dict[str, Any]) -> dict[str, float]:
         return sum(seconds.get(op, 0.0) for op in ops) / n if n else 0.0
 
     return {"token": mean("token"), "list": mean("list"), "change": mean(*CHANGE_OPS)}
-
-
-def p95_seconds(stats: dict[str, Any]) -> float | None:
-    """The simulator's p95 time per request, if it reports one (branch `window` adds it).
-
-    Read defensively: the first key with "p95" in its name, at the top or one level down;
-    a key ending in ``_ms`` is in milliseconds.
-    """
-    for key, value in stats.items():
-        if isinstance(value, dict):
-            found = p95_seconds(value)
-            if found is not None:
-                return found
-        elif "p95" in key and isinstance(value, int | float):
-            return value / 1000 if key.endswith("_ms") else float(value)
-    return None
 
 
 async def measure(
@@ -183,7 +177,7 @@ async def measure(
     if limit:
         sim_args += ["--rate-limit", str(limit), "--rate-burst", str(burst)]
     if capacity:
-        sim_args += ["--capacity", str(capacity)]  # branch `window`
+        sim_args += ["--capacity", str(capacity)]
     if port:
         sim_args += ["--port", str(port)]  # the last --port wins over the harness's 0
     async with simulator_process(*sim_args) as settings:
@@ -227,7 +221,7 @@ async def measure(
     service = mean_service(stats)
     changes = min_changes(shape, len(ids), running)
     reads = serial_reads(shape, len(ids))
-    busy = float(stats.get("busy_seconds", 0.0))
+    busy = server_floor(stats, fewest=changes + reads + 1)  # + 1: the token
     # A server that serves at most K at once makes the rest wait, whatever the client sends.
     in_service = min(concurrency, capacity) if capacity else concurrency
     bound = bound_seconds(
@@ -243,7 +237,8 @@ async def measure(
         stop_delay=STOP_DELAY if running else 0.0,
     )
     api_requests = sum(n for op, n in stats["requests"].items() if op != "token")
-    p95 = p95_seconds(stats)
+    # Time in the server, queueing included: what a client of a busy service waits for.
+    p95 = stats["latency"]["p95"] if capacity else None
     seconds = round(result["seconds"], 3)
     return {
         "contender": label or name,
@@ -421,28 +416,6 @@ async def compare(
     return {"scenario": scenario, "items": common["items"], "runs": runs, "rows": rows}
 
 
-def skipped(scenario: str, reason: str) -> dict[str, Any]:
-    """A scenario this checkout cannot run, and why (it needs another branch)."""
-    print(f"{scenario}: skipped: {reason}", flush=True)
-    return {"scenario": scenario, "skipped": reason}
-
-
-def simulator_supports(flag: str) -> bool:
-    """Whether ``aicore-bulk simulate`` takes ``flag`` (``--capacity``: branch `window`)."""
-    process = subprocess.run(
-        [sys.executable, "-m", "aicore_bulk", "simulate", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return flag in process.stdout
-
-
-def library_remembers() -> bool:
-    """Whether ``Limits`` takes ``remember`` (it comes with branch `remember`)."""
-    return "remember" in attrs.fields_dict(Limits)
-
-
 def free_port() -> int:
     """A loopback port free now, so that two simulators in turn can share it (and a host key)."""
     with socket.socket() as probe:
@@ -520,9 +493,6 @@ def evaluate_skip(result: dict[str, Any]) -> dict[str, Any]:
 async def capacity(quick: bool, runs: int = RUNS) -> list[dict[str, Any]]:
     """A server that serves at most K requests at once, at 100 ms (issue 14, part 3)."""
     n = 2_000 if quick else 20_000
-    if not simulator_supports("--capacity"):
-        reason = "the simulator has no --capacity (it comes with branch `window`)"
-        return [skipped(f"server capacity {k}, {n:,} items, 100 ms", reason) for k in (64, 4)]
     results = []
     for k, entries in (
         (64, (SDK, AICORE)),
@@ -569,8 +539,6 @@ async def remembered(quick: bool, runs: int = RUNS) -> list[dict[str, Any]]:
     """A remembered limit's first and second run against an untold 20 req/s, burst 5."""
     n = 2_000 if quick else 10_000
     scenario = f"remembered limit 20 req/s (burst 5), {n:,} items"
-    if not library_remembers():
-        return [skipped(scenario, "Limits has no remember (it comes with branch `remember`)")]
     with tempfile.TemporaryDirectory() as tmp:
 
         def fresh_cache(round_: int) -> dict[str, Any]:
@@ -746,8 +714,6 @@ def scaled(figure: dict[str, float], factor: float) -> dict[str, float]:
 def scenario_table(result: dict[str, Any]) -> str:
     """A scenario's Markdown section: the table, and its extra figures."""
     head = f"### {result['scenario']}\n"
-    if "skipped" in result:
-        return f"{head}\nSkipped: {result['skipped']}.\n"
     columns = list(COLUMNS)
     rows = [table_row(row) for row in result["rows"]]
     extras = [("us_per_item", "µs/item", 1), ("p95_vs_unloaded", "p95 / unloaded", 2)]

@@ -140,6 +140,22 @@ def test_the_simulators_busy_time_floors_the_bound_at_0_ms():
     assert bound == pytest.approx(1.6)
 
 
+def test_the_server_floor_adds_the_latency_that_cannot_overlap_its_cpu():
+    """At 100 ms a CPU-bound simulator's floor is its CPU plus the serial read and last change."""
+    bound = bench.bound_seconds(changes=200, concurrency=64, latency=0.1, reads=1, busy_s=0.5)
+
+    assert bound == pytest.approx(0.5 + 2 * 0.1)
+
+
+def test_the_server_floor_counts_only_the_fewest_requests():
+    """A contender that sends twice the requests needed gets half the simulator's CPU as floor."""
+    stats = {"process_cpu_seconds": 2.0, "busy_seconds": 1.0, "requests": {"bulk": 400}}
+
+    assert bench.server_floor(stats, fewest=200) == pytest.approx(1.0)
+    assert bench.server_floor(stats, fewest=800) == pytest.approx(2.0)
+    assert bench.server_floor({"busy_seconds": 1.0, "requests": {}}, fewest=1) == 1.0
+
+
 @pytest.mark.parametrize(
     ("name", "items", "running", "changes", "reads"),
     [
@@ -158,13 +174,6 @@ def test_each_contenders_shape_sets_its_fewest_changes_and_serial_reads(
 
     assert bench.min_changes(shape, items, running) == changes
     assert bench.serial_reads(shape, items) == reads
-
-
-def test_p95_is_read_from_whatever_key_the_simulator_gives():
-    """A p95 is found at the top or one level down, in seconds or milliseconds, or is None."""
-    assert bench.p95_seconds({"served_p95_seconds": 0.15}) == 0.15
-    assert bench.p95_seconds({"latency": {"p95_ms": 150.0}}) == pytest.approx(0.15)
-    assert bench.p95_seconds({"requests": {"bulk": 3}}) is None
 
 
 def _fake_run(seconds, *, bound=1.0, requests=10, running=0):
@@ -253,26 +262,6 @@ def test_the_skip_status_evaluation_applies_both_of_the_issues_conditions():
     assert verdict["allowed_extra"] == 40
     assert verdict["extra_requests"] == 50
     assert verdict["adopt"] is False
-
-
-def test_scenarios_that_need_another_branch_are_skipped_with_the_reason(monkeypatch):
-    """Without the simulator's --capacity or Limits.remember, those scenarios say why."""
-    monkeypatch.setattr(bench, "simulator_supports", lambda _flag: False)
-    monkeypatch.setattr(bench, "library_remembers", lambda: False)
-
-    results = {
-        "machine": "m",
-        "command": "c",
-        "total_seconds": 1.0,
-        "capacity": asyncio.run(bench.capacity(quick=True, runs=1)),
-        "remembered": asyncio.run(bench.remembered(quick=True, runs=1)),
-    }
-    text = bench.report(results)
-
-    assert [r["skipped"] for r in results["capacity"]] == [
-        "the simulator has no --capacity (it comes with branch `window`)"
-    ] * 2
-    assert "Skipped: Limits has no remember (it comes with branch `remember`)." in text
 
 
 def test_the_plot_draws_the_fair_comparison(tmp_path):

@@ -555,6 +555,9 @@ async def _statistics(request: web.Request) -> web.Response:
             "violation_count": stats.violation_count,
             "busy_seconds": stats.busy_seconds,
             "service_seconds": dict(stats.service_seconds),
+            # Only the HTTP form: in a process of its own, the simulator's whole CPU time.
+            "process_cpu_seconds": time.process_time()
+            - request.app[SIMULATOR_KEY].recorder.cpu_started,
             "violations": [[v.rule, v.detail] for v in stats.violations[:20]],
             "capacity": request.app[SIMULATOR_KEY].config.capacity,
             "peak_queued": stats.peak_queued,

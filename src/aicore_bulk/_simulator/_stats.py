@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import math
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from types import MappingProxyType
@@ -152,6 +153,9 @@ class Recorder:
         factory=lambda: collections.deque(maxlen=_MAX_TIMED)
     )
     service_seconds: defaultdict[str, float] = attrs.field(factory=lambda: defaultdict(float))
+    #: The process's CPU clock when counting began: a simulator in a process of its own
+    #: reports the CPU it spent since (HTTP parsing and all, not only the handlers).
+    cpu_started: float = attrs.field(factory=time.process_time)
     #: Change requests that carried each item, by (kind, ID, operation); kept apart from
     #: :class:`Statistics` because it grows with the items (read it per item).
     received: Counter[tuple[str, str, str]] = attrs.field(factory=Counter)
