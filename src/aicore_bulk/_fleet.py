@@ -28,7 +28,6 @@ Only a selection spans groups: an item ID means something in one group only.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import itertools
 import logging
 from collections import Counter
@@ -42,7 +41,7 @@ import attrs
 
 from aicore_bulk._api import Api, list_resource_groups
 from aicore_bulk._caller import Caller, Counters
-from aicore_bulk._errors import InputError, RunDeclinedError
+from aicore_bulk._errors import InputError
 from aicore_bulk._events import Event, Listener, PhaseDone, PlanReady
 from aicore_bulk._groups import ResourceGroups
 from aicore_bulk._intake import Ids, SelectedIds
@@ -75,6 +74,7 @@ from aicore_bulk._run import (
     _new_run_id,
     _settings,
     _without_credentials,
+    ask,
     dry_run,
     execute,
     resume,
@@ -513,15 +513,8 @@ async def execute_groups(
         )
         routed = fleet.route()
         if confirm is not None:
-            plan = fleet.plan(routed)
-            asked = connection.clock.monotonic()
-            verdict = confirm(plan)
-            if inspect.isawaitable(verdict):
-                verdict = await verdict
             # The time a person took to answer is no part of the run's duration.
-            started += connection.clock.monotonic() - asked
-            if not verdict:
-                raise RunDeclinedError("the run was declined; nothing was changed", plan=plan)
+            started += await ask(confirm, fleet.plan(routed), connection.clock)
         book = _create_journal(fleet, journal, routed, info) if journal is not None else None
         try:
             interrupted, ended = await fleet.dispatch(

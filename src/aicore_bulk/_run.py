@@ -231,15 +231,9 @@ async def _execute(
     routed = run.route()
     kept = kept_of(ids)
     if confirm is not None:
-        plan = run.plan(routed, duplicates=duplicates, kept=kept)
-        asked = connection.clock.monotonic()
-        verdict = confirm(plan)
-        if inspect.isawaitable(verdict):
-            verdict = await verdict
         # The time a person took to answer is no part of the run's duration.
-        started += connection.clock.monotonic() - asked
-        if not verdict:
-            raise RunDeclinedError("the run was declined; nothing was changed", plan=plan)
+        plan = run.plan(routed, duplicates=duplicates, kept=kept)
+        started += await ask(confirm, plan, connection.clock)
     if journal is not None:
         run.book.journal = Journal.create(
             journal,
@@ -270,6 +264,21 @@ async def _execute(
         info=info,
         kept=len(kept),
     )
+
+
+async def ask(confirm: Confirm, plan: Plan, clock: Clock) -> float:
+    """Show ``plan`` to ``confirm``; the seconds the answer took.
+
+    Raises:
+        RunDeclinedError: The plan was declined (nothing has been changed).
+    """
+    asked = clock.monotonic()
+    verdict = confirm(plan)
+    if inspect.isawaitable(verdict):
+        verdict = await verdict
+    if not verdict:
+        raise RunDeclinedError("the run was declined; nothing was changed", plan=plan)
+    return clock.monotonic() - asked
 
 
 async def dry_run(
