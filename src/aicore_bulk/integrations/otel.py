@@ -55,6 +55,7 @@ from aicore_bulk import (
     BulkClient,
     BulkError,
     Event,
+    GroupSelection,
     ItemSettled,
     Kind,
     Listener,
@@ -75,7 +76,8 @@ __all__ = ["InstrumentedClient", "RunTrace", "Telemetry", "instrument"]
 #: The instrumentation scope of every span and metric.
 SCOPE: Final = "aicore_bulk"
 Operation = Literal["delete", "stop", "plan", "resume"]
-Ids = Iterable[str] | AsyncIterable[str]
+#: What a run takes: IDs, or a selection across resource groups (``BulkClient.select``).
+Ids = Iterable[str] | AsyncIterable[str] | GroupSelection
 Confirm = Callable[[Plan], bool | Awaitable[bool]]
 JournalPath = str | os.PathLike[str]
 
