@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import attrs
 
 RUNNING = {"PENDING", "RUNNING"}
 DELETABLE = {"COMPLETED", "DEAD", "STOPPED", "UNKNOWN"}
@@ -218,9 +217,8 @@ async def aicore_bulk(ids: Sequence[str], concurrency: int, rate: float | None) 
     """aicore-bulk with its defaults (a rate cap only when the scenario gives one)."""
     from aicore_bulk import BulkClient, Limits, RunOptions
 
-    limits = Limits(concurrency=concurrency, rate=rate, adaptive=ADAPTIVE)
-    if REMEMBER:  # branch `remember`: a learned limit kept in the XDG cache between runs
-        limits = attrs.evolve(limits, remember=True)
+    # REMEMBER: the limits learned by an earlier run, kept in the XDG cache between runs.
+    limits = Limits(concurrency=concurrency, rate=rate, adaptive=ADAPTIVE, remember=REMEMBER)
     async with BulkClient.from_env(limits=limits, options=RunOptions(poll_interval=POLL)) as client:
         report = await client.delete("executions", ids)
     if not report.ok:

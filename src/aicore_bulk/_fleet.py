@@ -250,9 +250,13 @@ class _Fleet:
             )
             ended[name] = clock.monotonic()
 
-        async with anyio.create_task_group() as group:
-            for name in self.runs:
-                group.start_soon(one, name)
+        try:
+            async with anyio.create_task_group() as group:
+                for name in self.runs:
+                    group.start_soon(one, name)
+        finally:
+            # Once for the tenant: the groups share one limit (their runs keep no memory).
+            self.connection.remember(self.shared.limit)
         self.emit(PhaseDone("dispatch"))
         return any(interrupted), ended
 
@@ -398,7 +402,8 @@ async def _prepare(
 
     async def prepare(name: str) -> None:
         runs[name] = await Run.prepare(
-            attrs.evolve(connection, resource_group=name, listener=None),
+            # The run across groups keeps what the shared limit learned, once (see dispatch).
+            attrs.evolve(connection, resource_group=name, listener=None, memory=None),
             goal,
             states[name],
             listener=inner,

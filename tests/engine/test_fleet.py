@@ -32,6 +32,7 @@ from aicore_bulk import (
 )
 from aicore_bulk._api import list_resource_groups
 from aicore_bulk._caller import Caller
+from aicore_bulk._memory import LimitsMemory
 from aicore_bulk._rate import Pacer
 from aicore_bulk._retry import RetryBudget
 from aicore_bulk._window import Window
@@ -470,3 +471,22 @@ async def test_keep_latest_keeps_the_newest_of_each_configuration_in_each_group(
     for group in ("team-a", "team-b"):
         states = aicore_simulator.states("executions", group)
         assert [i for i in runs[group] if not states[i].deleted] == [f"{group}-run3"]
+
+
+async def test_a_run_across_groups_keeps_what_it_learned_once(
+    make_client, aicore_simulator, tmp_path, monkeypatch
+):
+    """The groups share one limit, so a run across them saves the learned limits once."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    kept = []
+    monkeypatch.setattr(LimitsMemory, "keep", lambda _self, learned: kept.append(learned))
+    seed_groups(aicore_simulator, {"team-a": 20, "team-b": 20, "team-c": 20})
+
+    async with make_client(limits=Limits(remember=True)) as client:
+        report = await client.delete(
+            "executions", dead_selection(client, "team-a", "team-b", "team-c")
+        )
+
+    assert report.summary.outcomes[Outcome.DELETED] == 30
+    assert len(kept) == 1
+    assert kept[0].window is not None
