@@ -78,6 +78,7 @@ from aicore_bulk._run import (
     dry_run,
     execute,
     resume,
+    resumed,
 )
 from aicore_bulk._selection import Retention, Selection, select_statuses
 from aicore_bulk._transitions import Goal, ItemState
@@ -626,12 +627,7 @@ async def resume_groups(
                 if not entry.open:
                     carried[group] += 1
                     continue
-                still_open[group][entry.result.id] = ItemState.resumed(
-                    attempts=entry.result.attempts,
-                    unconfirmed=entry.unconfirmed,
-                    delete_unsure=entry.delete_unsure,
-                    stopped_by_us=entry.stopped_by_us,
-                )
+                still_open[group][entry.result.id] = resumed(entry)
             goal = Goal(record.kind, record.target, record.include_running)
             info = _info(
                 connection,

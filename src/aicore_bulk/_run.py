@@ -43,7 +43,7 @@ from aicore_bulk._dispatcher import Dispatcher
 from aicore_bulk._errors import BulkError, InputError, RunDeclinedError
 from aicore_bulk._events import Event, Listener, PhaseDone, PlanReady
 from aicore_bulk._intake import Ids, intake_states, kept_of
-from aicore_bulk._journal import Journal, RunRecord
+from aicore_bulk._journal import Journal, JournalItem, RunRecord
 from aicore_bulk._logging import get_logger, log, plural, run_id_set
 from aicore_bulk._memory import LearnedLimits, LimitsMemory
 from aicore_bulk._models import Kind, Limits, Outcome, Route, RunOptions, Seen, Target
@@ -360,16 +360,7 @@ async def _resume(
                     f"journal {book.path} belongs to {name} {theirs!r}, this client uses {ours!r}"
                 )
         recorded = book.items()
-        still_open = {
-            entry.result.id: ItemState.resumed(
-                attempts=entry.result.attempts,
-                unconfirmed=entry.unconfirmed,
-                delete_unsure=entry.delete_unsure,
-                stopped_by_us=entry.stopped_by_us,
-            )
-            for entry in recorded
-            if entry.open
-        }
+        still_open = {entry.result.id: resumed(entry) for entry in recorded if entry.open}
         info = RunInfo(
             id=start[0],
             resumes=record.run.id if record.run is not None else None,
@@ -405,6 +396,16 @@ async def _resume(
         interrupted=interrupted,
         carried_over=sum(not entry.open for entry in recorded),
         info=info,
+    )
+
+
+def resumed(entry: JournalItem) -> ItemState:
+    """An open item of a journal, as a resume takes it up again."""
+    return ItemState.resumed(
+        attempts=entry.result.attempts,
+        unconfirmed=entry.unconfirmed,
+        delete_unsure=entry.delete_unsure,
+        stopped_by_us=entry.stopped_by_us,
     )
 
 
