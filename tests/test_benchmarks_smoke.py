@@ -266,7 +266,9 @@ def test_the_skip_status_evaluation_applies_both_of_the_issues_conditions():
 
 def test_the_plot_draws_the_fair_comparison(tmp_path):
     """The plot is written from the backlog comparisons, with their min-max."""
-    pytest.importorskip("matplotlib")
+    pytest.importorskip(
+        "matplotlib", reason="the plot needs the bench extra: pip install -e '.[bench]'"
+    )
     runs = [_fake_run(2.0), _fake_run(2.5), _fake_run(3.0)]
     refs = [_fake_run(1.0)] * 3
     backlog = [
